@@ -1,0 +1,26 @@
+/*
+ * api.h - private to preload/: glue between the public API (api.c) and the
+ * in-process master (api_master.c).
+ */
+#ifndef DSM_API_H
+#define DSM_API_H
+
+struct master;
+
+/* Read DSM_LOG once per process. */
+void api_init_once(void);
+
+/* Record the failure code of init_master/init_slave for dsm_last_error(). */
+void api_set_error(int code);
+
+/* Run destroy_slave/destroy_master at exit if the program did not. */
+void api_register_atexit(void);
+
+/*
+ * The master of this process, kept alive (not destroyed) until
+ * api_master_unhold().  NULL (and nothing to undo) if there is none.
+ */
+struct master *api_master_hold(void);
+void api_master_unhold(void);
+
+#endif

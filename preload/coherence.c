@@ -1,0 +1,377 @@
+/*
+ * coherence.c - page states on a node: faults, installs, invalidations and
+ * the diffs of a release (DESIGN.md section 3, docs/CONSISTENCY.md).
+ *
+ *   invalid --read fault--> fetching --PAGES--> read (write-protected)
+ *   invalid --write fault-> fetching --PAGES--> dirty (writable, twin = page)
+ *   read --write fault (WP)--> dirty (twin = copy, no network message)
+ *   dirty --release--> read (diff sent, write-protected again)
+ *   read/dirty --INVAL--> invalid (dirty: diff sent first, as a flush)
+ *
+ * A dirty page is write-protected *before* it is diffed: a thread writing
+ * concurrently then takes a WP fault and starts a fresh twin from the page
+ * as diffed, instead of racing with the diff.  Every state change happens
+ * under state_lock together with the matching userfaultfd/madvise call, so
+ * the state always says what the page tables say.
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dsm_diff.h"
+#include "dsm_log.h"
+#include "node.h"
+
+static inline uint8_t *page_addr(const struct segment *s, size_t p)
+{
+	return s->base + p * s->page_size;
+}
+
+/*
+ * A fault that can never be served (master gone, or no memory for a twin):
+ * the faulting thread cannot be given an error, so the process ends with one
+ * clear line rather than hang or read zeros.  write(2) only: we may be deep
+ * in the fault path.
+ */
+static __attribute__((noreturn)) void coh_fatal(struct segment *s, size_t p,
+						 const char *why)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line),
+			 "dsm: cannot serve the page fault at %p: %s; exiting\n",
+			 (void *)page_addr(s, p), why);
+
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line,
+			     (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	_exit(1);
+}
+
+/* Put page p on the dirty list once (state_lock held). */
+static void dirty_list_add(struct segment *s, size_t p)
+{
+	if (s->pflags[p] & PF_LISTED)
+		return;
+	s->pflags[p] |= PF_LISTED;
+	s->dirty[s->ndirty++] = (uint32_t)p;
+}
+
+/* Copy of page p's current bytes, or NULL (state_lock held, p present). */
+static uint8_t *twin_make(struct segment *s, const uint8_t *src)
+{
+	uint8_t *t = malloc(s->page_size);
+
+	if (t)
+		memcpy(t, src, s->page_size);
+	return t;
+}
+
+static void lost_fatal(struct segment *s, size_t p)
+{
+	char why[sizeof(s->peer) + sizeof(s->lost_why) + 32];
+
+	snprintf(why, sizeof(why), "lost the master %s (%s)", s->peer,
+		 s->lost_why);
+	coh_fatal(s, p, why);
+}
+
+/*
+ * Serve one userfaultfd page fault (service thread).  Missing page: ask the
+ * master for it; the install wakes the thread.  Write-protect fault on a
+ * read page: start a twin and make it writable, locally.  Any other case is a
+ * fault that raced with a state change: wake the thread so it retries and
+ * faults again for what the page is now.
+ */
+void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
+{
+	size_t p;
+	uint8_t *page;
+
+	if (addr < (uintptr_t)s->base || addr >= (uintptr_t)s->base + s->size) {
+		dsm_warn("page fault at %p outside the segment", (void *)addr);
+		return;
+	}
+	p = (addr - (uintptr_t)s->base) / s->page_size;
+	page = page_addr(s, p);
+	pthread_mutex_lock(&s->state_lock);
+	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+		if (s->pstate[p] == PG_READ) {
+			uint8_t *t = twin_make(s, page);
+
+			if (!t)
+				coh_fatal(s, p, "out of memory for a twin page");
+			s->twin[p] = t;
+			s->pstate[p] = PG_DIRTY;
+			dirty_list_add(s, p);
+			/* Unprotect under state_lock: a release must not see the
+			 * page dirty while it is still protected and then lose
+			 * writes made after we unprotect it. */
+			if (uffd_protect(s->uffd, page, s->page_size, 0) < 0)
+				dsm_err("ioctl(UFFDIO_WRITEPROTECT, off) at %p: %s",
+					(void *)page, strerror(errno));
+			pthread_mutex_unlock(&s->state_lock);
+			return;
+		}
+		pthread_mutex_unlock(&s->state_lock);
+		uffd_wake(s->uffd, page, s->page_size);
+		return;
+	}
+	switch (s->pstate[p]) {
+	case PG_INVALID:
+		if (atomic_load(&s->lost))
+			lost_fatal(s, p);
+		s->pstate[p] = PG_FETCHING;
+		if (flags & UFFD_PAGEFAULT_FLAG_WRITE)
+			s->pflags[p] |= PF_FETCH_WRITE;
+		pthread_mutex_unlock(&s->state_lock);
+		{
+			uint8_t pl[2 * sizeof(CONFIG_LEN) + 1];
+			int rc;
+
+			put_len(pl, (CONFIG_LEN)(p * s->page_size));
+			put_len(pl + DSM_LEN_BYTES, 1);
+			put_u8(pl + 2 * DSM_LEN_BYTES,
+			       (flags & UFFD_PAGEFAULT_FLAG_WRITE) ? DSM_GETPG_WRITE : 0);
+			pthread_mutex_lock(&s->send_lock);
+			rc = seg_send(s, K_GETPG, 0, pl, 2 * DSM_LEN_BYTES + 1);
+			pthread_mutex_unlock(&s->send_lock);
+			if (rc < 0)
+				svc_lost(s, strerror(errno));
+		}
+		return;
+	case PG_FETCHING:
+		/* Already on its way; a write makes the install writable. */
+		if (flags & UFFD_PAGEFAULT_FLAG_WRITE)
+			s->pflags[p] |= PF_FETCH_WRITE;
+		pthread_mutex_unlock(&s->state_lock);
+		return;
+	default:
+		pthread_mutex_unlock(&s->state_lock);
+		uffd_wake(s->uffd, page, s->page_size);
+		return;
+	}
+}
+
+/*
+ * Install `count` pages from the master starting at page `first` (service
+ * thread).  Pages nobody is waiting for (not PG_FETCHING) are ignored.
+ * Returns 0, or -1 if an ioctl failed in a way that leaves a thread stuck.
+ */
+int coh_install(struct segment *s, size_t first, size_t count,
+		const uint8_t *data)
+{
+	for (size_t k = 0; k < count; k++) {
+		size_t p = first + k;
+		uint8_t *page = page_addr(s, p);
+		const uint8_t *src = data + k * s->page_size;
+		int writable;
+
+		pthread_mutex_lock(&s->state_lock);
+		if (s->pstate[p] != PG_FETCHING) {
+			pthread_mutex_unlock(&s->state_lock);
+			continue;
+		}
+		writable = (s->pflags[p] & PF_FETCH_WRITE) != 0;
+		s->pflags[p] &= (uint8_t)~PF_FETCH_WRITE;
+		if (writable) {
+			/* A write miss gets a writable copy at once; the twin
+			 * is the page as the master sent it. */
+			uint8_t *t = twin_make(s, src);
+
+			if (!t)
+				coh_fatal(s, p, "out of memory for a twin page");
+			s->twin[p] = t;
+		}
+		if (uffd_copy(s->uffd, page, src, s->page_size, !writable) < 0) {
+			int e = errno;
+
+			if (e != EEXIST) {
+				dsm_err("ioctl(UFFDIO_COPY) at %p: %s",
+					(void *)page, strerror(e));
+				pthread_mutex_unlock(&s->state_lock);
+				coh_fatal(s, p, "cannot install the page");
+			}
+			/* Something filled the page behind our back: it is not
+			 * data we can trust, drop it and fault again. */
+			dsm_warn("page %p was already present at install",
+				 (void *)page);
+			free(s->twin[p]);
+			s->twin[p] = NULL;
+			madvise(page, s->page_size, MADV_DONTNEED);
+			s->pstate[p] = PG_INVALID;
+			pthread_mutex_unlock(&s->state_lock);
+			uffd_wake(s->uffd, page, s->page_size);
+			continue;
+		}
+		if (writable) {
+			s->pstate[p] = PG_DIRTY;
+			dirty_list_add(s, p);
+		} else {
+			s->pstate[p] = PG_READ;
+		}
+		pthread_mutex_unlock(&s->state_lock);
+	}
+	return 0;
+}
+
+/*
+ * Write-protect dirty page p, append its diff to s->obuf at *used, free the
+ * twin.  state_lock and send_lock held; p is PG_DIRTY.  The caller sets the
+ * new state.  Room for DSM_DIFF_MAX bytes must be free.
+ */
+static void diff_page(struct segment *s, size_t p, size_t *used)
+{
+	uint8_t *page = page_addr(s, p);
+	ssize_t n;
+
+	if (uffd_protect(s->uffd, page, s->page_size, 1) < 0)
+		dsm_err("ioctl(UFFDIO_WRITEPROTECT, on) at %p: %s",
+			(void *)page, strerror(errno));
+	n = dsm_diff_encode(s->obuf + *used, DSM_MAX_PAYLOAD - *used,
+			    (CONFIG_LEN)(p * s->page_size), page, s->twin[p],
+			    s->page_size);
+	if (n > 0)
+		*used += (size_t)n;
+	free(s->twin[p]);
+	s->twin[p] = NULL;
+}
+
+/* Send the UPDAT frame collected in s->obuf if it is (nearly) full. */
+static int flush_if_full(struct segment *s, uint32_t id, size_t *used,
+			 int force)
+{
+	if (*used == 0)
+		return 0;
+	if (!force && DSM_MAX_PAYLOAD - *used >= DSM_DIFF_MAX(s->page_size))
+		return 0;
+	if (seg_send(s, K_UPDAT, id, s->obuf, (uint32_t)*used) < 0)
+		return -1;
+	*used = 0;
+	return 0;
+}
+
+/*
+ * Handle INVAL `id` for `count` pages listed (L each) at `pages` (service
+ * thread): flush the diff of every dirty one as UPDAT frames with the same
+ * id, drop them all, then acknowledge with OKINV.  Returns 0, or -1 if the
+ * connection failed (the caller reports the loss).
+ */
+int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
+		   size_t count)
+{
+	size_t used = 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->send_lock);
+	for (size_t k = 0; k < count && rc == 0; k++) {
+		size_t p = (size_t)get_len(pages + k * DSM_LEN_BYTES) / s->page_size;
+		uint8_t *page = page_addr(s, p);
+
+		rc = flush_if_full(s, id, &used, 0);
+		pthread_mutex_lock(&s->state_lock);
+		switch (s->pstate[p]) {
+		case PG_DIRTY:
+			diff_page(s, p, &used);
+			/* fall through */
+		case PG_READ:
+			if (madvise(page, s->page_size, MADV_DONTNEED) < 0)
+				dsm_err("madvise(MADV_DONTNEED) at %p: %s",
+					(void *)page, strerror(errno));
+			s->pstate[p] = PG_INVALID;
+			break;
+		default:
+			/* Not present (or on its way: the PAGES that follows
+			 * on the stream is newer than this INVAL). */
+			break;
+		}
+		pthread_mutex_unlock(&s->state_lock);
+	}
+	if (rc == 0)
+		rc = flush_if_full(s, id, &used, 1);
+	if (rc == 0)
+		rc = seg_send(s, K_OKINV, id, NULL, 0);
+	pthread_mutex_unlock(&s->send_lock);
+	return rc;
+}
+
+/*
+ * Release (application thread): send the diffs of every page this node
+ * modified since its last release as UPDAT frames of request `id`, then the
+ * closing frame `closing` (UNLOR/UNLOW with the range off/len, PUSH? or
+ * DECO?).  The caller has registered a waiter for `id`.  Returns 0, or -1
+ * with errno if the connection failed.
+ */
+int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
+		size_t off, size_t len)
+{
+	uint8_t pl[2 * sizeof(CONFIG_LEN)];
+	size_t used = 0, n;
+	uint32_t *snap;
+	int rc = 0;
+
+	pthread_mutex_lock(&s->send_lock);
+	/* Take the list; pages dirtied from now on start a new one.  INVALs
+	 * cannot run meanwhile (they need send_lock), so every page taken is
+	 * either still dirty or was written back by an earlier flush. */
+	pthread_mutex_lock(&s->state_lock);
+	snap = s->dirty;
+	n = s->ndirty;
+	s->dirty = s->dirty_spare;
+	s->dirty_spare = snap;
+	s->ndirty = 0;
+	for (size_t i = 0; i < n; i++)
+		s->pflags[snap[i]] &= (uint8_t)~PF_LISTED;
+	pthread_mutex_unlock(&s->state_lock);
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		size_t p = snap[i];
+
+		rc = flush_if_full(s, id, &used, 0);
+		pthread_mutex_lock(&s->state_lock);
+		if (s->pstate[p] == PG_DIRTY) {
+			diff_page(s, p, &used);
+			s->pstate[p] = PG_READ;
+		}
+		pthread_mutex_unlock(&s->state_lock);
+	}
+	if (rc == 0)
+		rc = flush_if_full(s, id, &used, 1);
+	if (rc == 0) {
+		uint32_t plen = 0;
+
+		if (closing == K_UNLOR || closing == K_UNLOW) {
+			put_len(pl, (CONFIG_LEN)off);
+			put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
+			plen = 2 * DSM_LEN_BYTES;
+		}
+		rc = seg_send(s, closing, id, pl, plen);
+	}
+	pthread_mutex_unlock(&s->send_lock);
+	return rc;
+}
+
+/* Free every twin (segment being detached; no thread uses it any more). */
+void coh_free(struct segment *s)
+{
+	for (size_t p = 0; p < s->npages; p++) {
+		free(s->twin[p]);
+		s->twin[p] = NULL;
+	}
+}
+
+/*
+ * The master is gone: a thread already waiting for a page can never get it.
+ * Called once by svc_lost.
+ */
+void coh_lost(struct segment *s)
+{
+	pthread_mutex_lock(&s->state_lock);
+	for (size_t p = 0; p < s->npages; p++)
+		if (s->pstate[p] == PG_FETCHING)
+			lost_fatal(s, p);
+	pthread_mutex_unlock(&s->state_lock);
+}

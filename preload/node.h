@@ -1,0 +1,137 @@
+/*
+ * node.h - private to preload/: one attached segment and the node runtime.
+ *
+ * Threads and locks of a segment:
+ *   - the service thread (service.c) polls the master socket, the userfaultfd
+ *     and a wake-up eventfd; it serves faults, installs pages, handles INVAL
+ *     and routes replies to waiting application threads;
+ *   - application threads send requests (lock, unlock, release) themselves
+ *     and sleep until the service thread posts the reply (request.c).
+ * Lock order: send_lock -> state_lock.  req_lock and hold_lock are leaves.
+ * Nothing that holds state_lock or send_lock may touch a segment page that is
+ * not present (it would fault and wait for the service thread).
+ */
+#ifndef DSM_NODE_H
+#define DSM_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dsm_wire.h"
+
+/* Page states on a node (DESIGN.md section 3). */
+enum page_state {
+	PG_INVALID = 0,	/* not present: the next access faults */
+	PG_FETCHING,	/* GETPG sent, PAGES not yet installed */
+	PG_READ,	/* present, write-protected */
+	PG_DIRTY,	/* present, writable, twin holds the pre-write copy */
+};
+
+/* Flag bits kept next to the state in segment.pflags. */
+#define PF_FETCH_WRITE 0x01u	/* a write is waiting for the page in flight */
+#define PF_LISTED      0x02u	/* the page is in segment.dirty[] */
+
+struct waiter;
+
+struct segment {
+	/* Immutable after attach. */
+	char peer[80];			/* "host:port" for messages */
+	uint8_t *base;
+	size_t size, page_size, npages;
+	uint32_t node_id;
+	int sock, uffd, wakefd;
+	pthread_t thread;
+
+	/* state_lock: page states, twins, dirty list. */
+	pthread_mutex_t state_lock;
+	uint8_t *pstate;		/* enum page_state, per page */
+	uint8_t *pflags;		/* PF_* per page */
+	uint8_t **twin;			/* per page, non-NULL iff PG_DIRTY */
+	uint32_t *dirty;		/* pages that went dirty since last release */
+	uint32_t *dirty_spare;		/* the other list, swapped in at a release */
+	size_t ndirty;
+
+	/* send_lock: one frame at a time on the socket, and the order of
+	 * releases and flushes (a diff computed first is sent first). */
+	pthread_mutex_t send_lock;
+	uint8_t *obuf;			/* DSM_HDR_LEN + DSM_MAX_PAYLOAD, under send_lock */
+
+	/* req_lock: waiting requests. */
+	pthread_mutex_t req_lock;
+	struct waiter *waiters;
+	uint32_t next_id;
+
+	/* hold_lock: locks this node holds, per page, for DSM_ENOTLOCKED. */
+	pthread_mutex_t hold_lock;
+	uint32_t *read_holds, *write_holds;
+
+	/* Set once by the service thread when the master is gone. */
+	atomic_int lost;
+	char lost_why[160];
+	atomic_int stopping;		/* service thread: exit at next wake-up */
+	atomic_int detaching;		/* DECO? sent: the close is expected */
+
+	/* Service thread only: received bytes (rbuf[0..rlen)). */
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+
+	struct segment *next;		/* registry list (api.c) */
+};
+
+/* A request waiting for its reply (request.c). */
+struct waiter {
+	uint32_t id;
+	atomic_uint done;		/* futex word: 0 waiting, 1 answered */
+	enum dsm_kind reply;		/* kind of the answer */
+	int code;			/* 0 or DSM_E* */
+	struct waiter *next;
+};
+
+/* segment.c */
+struct segment *seg_attach(const char *host, uint16_t port, int *err);
+int seg_detach(struct segment *s);
+/* Segment offset of [adr, adr+len) if inside s, else -1. */
+int seg_range(const struct segment *s, const void *adr, size_t len,
+	      size_t *off);
+
+/* net.c */
+int net_connect(const char *host, uint16_t port, char *peer, size_t peerlen);
+int net_write_full(int fd, const void *buf, size_t len);
+int net_read_full(int fd, void *buf, size_t len, int timeout_ms);
+/* Send one frame; caller holds send_lock.  0 or -1 (errno). */
+int seg_send(struct segment *s, enum dsm_kind kind, uint32_t id,
+	     const uint8_t *payload, uint32_t len);
+
+/* uffd.c */
+int uffd_open(void);
+int uffd_register(int uffd, void *base, size_t len);
+int uffd_copy(int uffd, void *dst, const void *src, size_t len, int wp);
+int uffd_protect(int uffd, void *addr, size_t len, int wp);
+int uffd_wake(int uffd, void *addr, size_t len);
+
+/* request.c */
+void req_begin(struct segment *s, struct waiter *w);
+void req_cancel(struct segment *s, struct waiter *w);
+int req_wait(struct segment *s, struct waiter *w);
+void req_post(struct segment *s, uint32_t id, enum dsm_kind reply, int code);
+void req_fail_all(struct segment *s, int code);
+
+/* coherence.c */
+void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags);
+int coh_install(struct segment *s, size_t first, size_t count,
+		const uint8_t *data);
+int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
+		   size_t count);
+int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
+		size_t off, size_t len);
+void coh_free(struct segment *s);
+void coh_lost(struct segment *s);
+
+/* service.c */
+int svc_start(struct segment *s);
+void svc_stop(struct segment *s);
+void svc_lost(struct segment *s, const char *why);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * request.c - application threads waiting for the master's replies.
+ *
+ * A thread registers a waiter (on its own stack) with a fresh request id
+ * before sending the request, so a reply can never arrive unclaimed; the
+ * service thread posts the reply by id and wakes the thread through a futex
+ * on `done`.  When the master is lost every waiter is failed at once and
+ * later registrations fail immediately, so nothing waits on a dead master.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dsm.h"
+#include "node.h"
+
+static void futex_wait(atomic_uint *word, unsigned int val)
+{
+	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_uint *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/*
+ * Give w a fresh id and queue it.  If the master is already lost, w is
+ * completed at once with DSM_ELOST (req_wait returns it without waiting).
+ */
+void req_begin(struct segment *s, struct waiter *w)
+{
+	atomic_store(&w->done, 0);
+	w->reply = K_UNKNOWN;
+	w->code = 0;
+	pthread_mutex_lock(&s->req_lock);
+	if (++s->next_id == 0)
+		s->next_id = 1;
+	w->id = s->next_id;
+	if (atomic_load(&s->lost)) {
+		w->code = DSM_ELOST;
+		atomic_store(&w->done, 1);
+	} else {
+		w->next = s->waiters;
+		s->waiters = w;
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+/* Remove w without waiting (its request could not be sent). */
+void req_cancel(struct segment *s, struct waiter *w)
+{
+	pthread_mutex_lock(&s->req_lock);
+	for (struct waiter **pp = &s->waiters; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+/* Sleep until w is answered; returns its code (0 or DSM_E*). */
+int req_wait(struct segment *s, struct waiter *w)
+{
+	(void)s;
+	while (atomic_load_explicit(&w->done, memory_order_acquire) == 0)
+		futex_wait(&w->done, 0);
+	return w->code;
+}
+
+/*
+ * Complete the waiter with this id (service thread).  A reply nobody waits
+ * for is ignored: it can only follow a request whose sender gave up.
+ */
+void req_post(struct segment *s, uint32_t id, enum dsm_kind reply, int code)
+{
+	struct waiter *w = NULL;
+
+	pthread_mutex_lock(&s->req_lock);
+	for (struct waiter **pp = &s->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			w = *pp;
+			*pp = w->next;
+			break;
+		}
+	}
+	if (w) {
+		w->reply = reply;
+		w->code = code;
+		/* After this store the waiter may return and free its stack;
+		 * the futex wake on a stale address is harmless. */
+		atomic_store_explicit(&w->done, 1, memory_order_release);
+		futex_wake(&w->done);
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+/* Complete every waiter with `code` (the master is gone). */
+void req_fail_all(struct segment *s, int code)
+{
+	pthread_mutex_lock(&s->req_lock);
+	while (s->waiters) {
+		struct waiter *w = s->waiters;
+
+		s->waiters = w->next;
+		w->code = code;
+		w->reply = K_ERROR;
+		atomic_store_explicit(&w->done, 1, memory_order_release);
+		futex_wake(&w->done);
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}

@@ -1,0 +1,278 @@
+/*
+ * segment.c - attach a node to a master and detach it again.
+ *
+ * Attach: connect, JOIN? / JOIN!, map the segment at the address the master
+ * announces (the same on every node, so pointers stored in the segment are
+ * valid everywhere), start the service thread, register the mapping with
+ * userfaultfd.  Nothing of the segment is present yet: every first access
+ * faults and fetches its page.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dsm.h"
+#include "dsm_log.h"
+#include "node.h"
+
+#define JOIN_TIMEOUT_MS 5000
+
+/*
+ * Send JOIN? and read the answer (the service thread does not run yet).
+ * Fills node_id, page size, base and size.  0, or a DSM_E* code after one
+ * error line.
+ */
+static int seg_join(struct segment *s, uint64_t *base)
+{
+	uint8_t pl[10], hdr[DSM_HDR_LEN], *body = NULL;
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	enum dsm_kind kind;
+	uint32_t len;
+	struct dsm_rd r;
+	int code = DSM_EPROTO;
+
+	put_u32(pl, DSM_PROTO_VERSION);
+	put_u8(pl + 4, (uint8_t)DSM_LEN_BYTES);
+	put_u8(pl + 5, 0);
+	put_u32(pl + 6, (uint32_t)ps);
+	if (seg_send(s, K_JOINQ, 1, pl, sizeof(pl)) < 0 ||
+	    net_read_full(s->sock, hdr, sizeof(hdr), JOIN_TIMEOUT_MS) < 0) {
+		dsm_err("joining master %s: %s", s->peer, strerror(errno));
+		return DSM_ELOST;
+	}
+	kind = dsm_kind_parse(hdr);
+	len = get_u32(hdr + 9);
+	if ((kind != K_JOINA && kind != K_ERROR) || len > DSM_MAX_ERRMSG + 4) {
+		dsm_err("joining master %s: the peer does not speak the dsm "
+			"protocol", s->peer);
+		return DSM_EPROTO;
+	}
+	body = malloc(len ? len : 1);
+	if (!body)
+		return DSM_ENOMEM;
+	if (net_read_full(s->sock, body, len, JOIN_TIMEOUT_MS) < 0) {
+		dsm_err("joining master %s: %s", s->peer, strerror(errno));
+		free(body);
+		return DSM_ELOST;
+	}
+	dsm_rd_init(&r, body, len);
+	if (kind == K_ERROR) {
+		uint32_t c = dsm_rd_u32(&r);
+
+		dsm_err("master %s refused this node: %.*s", s->peer,
+			(int)(len >= 4 ? len - 4 : 0), (const char *)body + 4);
+		code = (c >= 1 && c <= (uint32_t)-DSM_EBUSY) ? -(int)c : DSM_EPROTO;
+		free(body);
+		return code;
+	}
+	s->node_id = dsm_rd_u32(&r);
+	s->page_size = dsm_rd_u32(&r);
+	*base = dsm_rd_u64(&r);
+	s->size = (size_t)dsm_rd_len(&r);
+	if (!dsm_rd_done(&r) || s->page_size != ps || s->size == 0 ||
+	    s->size % ps != 0 || *base % ps != 0 || *base == 0) {
+		dsm_err("joining master %s: malformed JOIN! reply", s->peer);
+		free(body);
+		return DSM_EPROTO;
+	}
+	free(body);
+	s->npages = s->size / ps;
+	return 0;
+}
+
+/*
+ * DSM_BASE on a node is a check, not a choice: the master decides where the
+ * segment lives (dsm-master --base) so that every node agrees.
+ */
+static int check_base_env(const struct segment *s, uint64_t base)
+{
+	const char *env = getenv("DSM_BASE");
+	char *end;
+	unsigned long long want;
+
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	want = strtoull(env, &end, 0);
+	if (errno || *end) {
+		dsm_err("DSM_BASE='%s' is not a number", env);
+		return DSM_EINVAL;
+	}
+	if (want != base) {
+		dsm_err("DSM_BASE=0x%llx but master %s places the segment at "
+			"0x%" PRIx64 "; start dsm-master with --base 0x%llx, or "
+			"unset DSM_BASE", want, s->peer, base, want);
+		return DSM_EINVAL;
+	}
+	return 0;
+}
+
+static int seg_map(struct segment *s, uint64_t base)
+{
+	void *want = (void *)(uintptr_t)base;
+	void *p = mmap(want, s->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+			       MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || p != want) {
+		int e = p == MAP_FAILED ? errno : EEXIST;
+
+		if (p != MAP_FAILED)
+			munmap(p, s->size);
+		dsm_err("mmap of the segment at 0x%" PRIx64 "-0x%" PRIx64
+			": %s; the range is taken in this process, choose "
+			"another address with dsm-master --base (and DSM_BASE)",
+			base, base + s->size, strerror(e));
+		return e == ENOMEM ? DSM_ENOMEM : DSM_EBUSY;
+	}
+	s->base = p;
+	return 0;
+}
+
+static int seg_alloc(struct segment *s)
+{
+	s->pstate = calloc(s->npages, 1);
+	s->pflags = calloc(s->npages, 1);
+	s->twin = calloc(s->npages, sizeof(*s->twin));
+	s->dirty = calloc(s->npages, sizeof(*s->dirty));
+	s->dirty_spare = calloc(s->npages, sizeof(*s->dirty_spare));
+	s->read_holds = calloc(s->npages, sizeof(*s->read_holds));
+	s->write_holds = calloc(s->npages, sizeof(*s->write_holds));
+	s->obuf = malloc(DSM_MAX_PAYLOAD);
+	s->rcap = DSM_BUFFER > DSM_HDR_LEN ? DSM_BUFFER : DSM_HDR_LEN;
+	s->rbuf = malloc(s->rcap);
+	if (!s->pstate || !s->pflags || !s->twin || !s->dirty ||
+	    !s->dirty_spare || !s->read_holds || !s->write_holds || !s->obuf ||
+	    !s->rbuf) {
+		dsm_err("out of memory for the page tables of a %zu-byte "
+			"segment", s->size);
+		return DSM_ENOMEM;
+	}
+	return 0;
+}
+
+static void seg_free(struct segment *s)
+{
+	if (s->twin)
+		coh_free(s);
+	free(s->pstate);
+	free(s->pflags);
+	free(s->twin);
+	free(s->dirty);
+	free(s->dirty_spare);
+	free(s->read_holds);
+	free(s->write_holds);
+	free(s->obuf);
+	free(s->rbuf);
+	pthread_mutex_destroy(&s->state_lock);
+	pthread_mutex_destroy(&s->send_lock);
+	pthread_mutex_destroy(&s->req_lock);
+	pthread_mutex_destroy(&s->hold_lock);
+	free(s);
+}
+
+/*
+ * Attach to the master at host:port.  Returns the segment, or NULL with *err
+ * set to a DSM_E* code after one error line naming the cause.
+ */
+struct segment *seg_attach(const char *host, uint16_t port, int *err)
+{
+	struct segment *s = calloc(1, sizeof(*s));
+	uint64_t base = 0;
+	int code, thread_up = 0;
+
+	if (!s) {
+		*err = DSM_ENOMEM;
+		return NULL;
+	}
+	s->sock = s->uffd = s->wakefd = -1;
+	pthread_mutex_init(&s->state_lock, NULL);
+	pthread_mutex_init(&s->send_lock, NULL);
+	pthread_mutex_init(&s->req_lock, NULL);
+	pthread_mutex_init(&s->hold_lock, NULL);
+
+	s->sock = net_connect(host, port, s->peer, sizeof(s->peer));
+	if (s->sock < 0) {
+		code = DSM_ELOST;
+		goto err;
+	}
+	code = seg_join(s, &base);
+	if (code == 0)
+		code = check_base_env(s, base);
+	if (code == 0)
+		code = seg_alloc(s);
+	if (code == 0)
+		code = seg_map(s, base);
+	if (code != 0)
+		goto err;
+	code = DSM_ESYS;
+	s->uffd = uffd_open();
+	if (s->uffd < 0)
+		goto err;
+	if (svc_start(s) < 0)
+		goto err;
+	thread_up = 1;
+	if (uffd_register(s->uffd, s->base, s->size) < 0)
+		goto err;
+	dsm_info("attached to master %s as node %u: segment %p, %zu bytes",
+		 s->peer, s->node_id, (void *)s->base, s->size);
+	return s;
+err:
+	if (thread_up) {
+		atomic_store(&s->detaching, 1);
+		svc_stop(s);
+	}
+	if (s->base)
+		munmap(s->base, s->size);
+	if (s->sock >= 0)
+		close(s->sock);
+	if (s->uffd >= 0)
+		close(s->uffd);
+	if (s->wakefd >= 0)
+		close(s->wakefd);
+	seg_free(s);
+	*err = code;
+	return NULL;
+}
+
+/*
+ * Release everything this node modified, tell the master (DECO?), stop the
+ * service thread and unmap.  Returns 0, or DSM_ELOST if the master was gone
+ * (the segment is torn down anyway).
+ */
+int seg_detach(struct segment *s)
+{
+	int rc = DSM_ELOST;
+
+	atomic_store(&s->detaching, 1);
+	if (!atomic_load(&s->lost)) {
+		struct waiter w;
+
+		req_begin(s, &w);
+		if (coh_release(s, K_DECOQ, w.id, 0, 0) < 0)
+			svc_lost(s, strerror(errno));
+		rc = req_wait(s, &w);
+	}
+	svc_stop(s);
+	close(s->sock);
+	close(s->uffd);
+	close(s->wakefd);
+	munmap(s->base, s->size);
+	seg_free(s);
+	return rc;
+}
+
+int seg_range(const struct segment *s, const void *adr, size_t len,
+	      size_t *off)
+{
+	uintptr_t a = (uintptr_t)adr, b = (uintptr_t)s->base;
+
+	if (a < b || a - b >= s->size || len > s->size - (a - b))
+		return -1;
+	*off = (size_t)(a - b);
+	return 0;
+}

@@ -1,0 +1,316 @@
+/*
+ * service.c - the service thread of one segment.
+ *
+ * It polls the wake-up eventfd, the userfaultfd and the master socket, and
+ * does all the work itself (no hand-off to another thread: every hop costs a
+ * wake-up, DESIGN.md section 5): a page fault becomes a GETPG, a PAGES frame
+ * becomes a UFFDIO_COPY that wakes the faulting thread, an INVAL is handled
+ * in place, replies are posted to the waiting application threads.  Frames
+ * from the master are handled strictly in arrival order: an INVAL is always
+ * processed before a later OKLOC, which is what makes an acquire see every
+ * invalidation that preceded it.
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dsm.h"
+#include "dsm_log.h"
+#include "node.h"
+
+/*
+ * Mark the master lost, once: log why (unless we are detaching), shut the
+ * socket so blocked senders fail, fail every waiting request, and end the
+ * process if a thread is stuck waiting for a page.  Any thread may call it.
+ */
+void svc_lost(struct segment *s, const char *why)
+{
+	int expected = 0;
+
+	if (!atomic_compare_exchange_strong(&s->lost, &expected, 1))
+		return;
+	snprintf(s->lost_why, sizeof(s->lost_why), "%s", why);
+	if (!atomic_load(&s->detaching))
+		dsm_err("lost the master %s: %s", s->peer, why);
+	shutdown(s->sock, SHUT_RDWR);
+	req_fail_all(s, DSM_ELOST);
+	coh_lost(s);
+}
+
+static int bad_frame(struct segment *s, enum dsm_kind kind)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "protocol error: malformed or unexpected "
+		 "%s frame from the master", dsm_kind_name(kind));
+	svc_lost(s, why);
+	return -1;
+}
+
+/* ERROR frame: a failed request (id != 0) or a connection-level error. */
+static int on_error(struct segment *s, uint32_t id, const uint8_t *p,
+		    uint32_t len)
+{
+	uint32_t code;
+	int msglen;
+
+	if (len < 4)
+		return bad_frame(s, K_ERROR);
+	code = get_u32(p);
+	msglen = (int)(len - 4 > DSM_MAX_ERRMSG ? DSM_MAX_ERRMSG : len - 4);
+	if (code == 0 || code > (uint32_t)-DSM_EBUSY)
+		code = (uint32_t)-DSM_EPROTO;
+	if (id == 0) {
+		char why[DSM_MAX_ERRMSG + 16];
+
+		snprintf(why, sizeof(why), "%.*s", msglen, (const char *)p + 4);
+		svc_lost(s, why);
+		return -1;
+	}
+	if (code == (uint32_t)-DSM_EPROTO)
+		dsm_err("master %s rejected a request: %.*s", s->peer, msglen,
+			(const char *)p + 4);
+	req_post(s, id, K_ERROR, -(int)code);
+	return 0;
+}
+
+static int on_pages(struct segment *s, const uint8_t *p, uint32_t len)
+{
+	struct dsm_rd r;
+	CONFIG_LEN off, count;
+
+	dsm_rd_init(&r, p, len);
+	off = dsm_rd_len(&r);
+	count = dsm_rd_len(&r);
+	if (r.bad || off % s->page_size != 0 || count == 0 ||
+	    off / s->page_size >= s->npages ||
+	    count > s->npages - off / s->page_size ||
+	    len - r.pos != (size_t)count * s->page_size)
+		return bad_frame(s, K_PAGES);
+	return coh_install(s, (size_t)(off / s->page_size), (size_t)count,
+			   p + r.pos);
+}
+
+static int on_inval(struct segment *s, uint32_t id, const uint8_t *p,
+		    uint32_t len)
+{
+	struct dsm_rd r;
+	CONFIG_LEN count;
+
+	dsm_rd_init(&r, p, len);
+	count = dsm_rd_len(&r);
+	if (r.bad || len - r.pos != (size_t)count * DSM_LEN_BYTES)
+		return bad_frame(s, K_INVAL);
+	for (CONFIG_LEN k = 0; k < count; k++) {
+		CONFIG_LEN off = get_len(p + r.pos + k * DSM_LEN_BYTES);
+
+		if (off % s->page_size != 0 || off >= s->size)
+			return bad_frame(s, K_INVAL);
+	}
+	if (coh_invalidate(s, id, p + r.pos, (size_t)count) < 0) {
+		svc_lost(s, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Handle one frame; -1 when the connection is finished. */
+static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
+		     const uint8_t *p, uint32_t len)
+{
+	switch (kind) {
+	case K_OKLOC:
+	case K_OKUNL:
+	case K_PUSHA:
+		if (len != 0)
+			return bad_frame(s, kind);
+		req_post(s, id, kind, 0);
+		return 0;
+	case K_DECOA:
+		if (len != 0)
+			return bad_frame(s, kind);
+		atomic_store(&s->detaching, 1);
+		req_post(s, id, kind, 0);
+		svc_lost(s, "detached");
+		return -1;
+	case K_ERROR:
+		return on_error(s, id, p, len);
+	case K_PAGES:
+		return on_pages(s, p, len);
+	case K_INVAL:
+		return on_inval(s, id, p, len);
+	case K_RELEA:
+		svc_lost(s, "the master shut down");
+		return -1;
+	default:
+		return bad_frame(s, kind);
+	}
+}
+
+/* Read what the socket has and handle every complete frame. */
+static void svc_sock(struct segment *s)
+{
+	size_t pos = 0;
+	ssize_t n;
+
+	n = recv(s->sock, s->rbuf + s->rlen, s->rcap - s->rlen, MSG_DONTWAIT);
+	if (n == 0) {
+		svc_lost(s, "connection closed by the master");
+		return;
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			svc_lost(s, strerror(errno));
+		return;
+	}
+	s->rlen += (size_t)n;
+	while (s->rlen - pos >= DSM_HDR_LEN) {
+		const uint8_t *h = s->rbuf + pos;
+		enum dsm_kind kind = dsm_kind_parse(h);
+		uint32_t id = get_u32(h + 5), len = get_u32(h + 9);
+
+		if (kind == K_UNKNOWN || len > DSM_MAX_PAYLOAD) {
+			svc_lost(s, "protocol error: bad frame header from the master");
+			return;
+		}
+		if (s->rlen - pos < DSM_HDR_LEN + (size_t)len) {
+			if (DSM_HDR_LEN + (size_t)len > s->rcap) {
+				size_t cap = DSM_HDR_LEN + DSM_MAX_PAYLOAD;
+				uint8_t *nb = malloc(cap);
+
+				if (!nb) {
+					svc_lost(s, "out of memory for a frame");
+					return;
+				}
+				memcpy(nb, s->rbuf + pos, s->rlen - pos);
+				free(s->rbuf);
+				s->rbuf = nb;
+				s->rcap = cap;
+				s->rlen -= pos;
+				pos = 0;
+			}
+			break;
+		}
+		if (svc_frame(s, kind, id, h + DSM_HDR_LEN, len) < 0)
+			return;
+		pos += DSM_HDR_LEN + len;
+	}
+	memmove(s->rbuf, s->rbuf + pos, s->rlen - pos);
+	s->rlen -= pos;
+}
+
+/* Read and serve pending userfaultfd events. */
+static void svc_uffd(struct segment *s)
+{
+	struct uffd_msg msgs[16];
+	ssize_t n = read(s->uffd, msgs, sizeof(msgs));
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			dsm_err("read(userfaultfd): %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+		switch (msgs[i].event) {
+		case UFFD_EVENT_PAGEFAULT:
+			coh_fault(s, (uintptr_t)msgs[i].arg.pagefault.address,
+				  msgs[i].arg.pagefault.flags);
+			break;
+		default:
+			dsm_warn("unexpected userfaultfd event %u",
+				 (unsigned int)msgs[i].event);
+			break;
+		}
+	}
+}
+
+struct svc_boot {
+	struct segment *s;
+	sem_t ready;
+};
+
+static void *svc_main(void *arg)
+{
+	struct svc_boot *boot = arg;
+	struct segment *s = boot->s;
+
+	sem_post(&boot->ready);	/* boot is gone after this */
+	for (;;) {
+		struct pollfd fds[3] = {
+			{ .fd = s->wakefd, .events = POLLIN },
+			{ .fd = s->uffd, .events = POLLIN },
+			{ .fd = s->sock, .events = POLLIN },
+		};
+		nfds_t nfds = atomic_load(&s->lost) ? 2 : 3;
+
+		if (poll(fds, nfds, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			dsm_err("poll in the service thread: %s", strerror(errno));
+			break;
+		}
+		if (fds[0].revents) {
+			uint64_t v;
+
+			(void)!read(s->wakefd, &v, sizeof(v));
+			if (atomic_load(&s->stopping))
+				break;
+		}
+		if (fds[1].revents & POLLIN)
+			svc_uffd(s);
+		if (nfds == 3 && fds[2].revents)
+			svc_sock(s);
+	}
+	return NULL;
+}
+
+/*
+ * Start the service thread and wait until it runs, before any memory is
+ * registered.  It inherits a fully blocked signal mask, so process signals
+ * go to application threads.  0, or -1 with errno.
+ */
+int svc_start(struct segment *s)
+{
+	struct svc_boot boot = { .s = s };
+	sigset_t all, old;
+	int rc;
+
+	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wakefd < 0) {
+		dsm_err("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	sem_init(&boot.ready, 0, 0);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, svc_main, &boot);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		dsm_err("pthread_create(service thread): %s", strerror(rc));
+		sem_destroy(&boot.ready);
+		errno = rc;
+		return -1;
+	}
+	while (sem_wait(&boot.ready) < 0 && errno == EINTR)
+		;
+	sem_destroy(&boot.ready);
+	return 0;
+}
+
+/* Stop the service thread and wait for it. */
+void svc_stop(struct segment *s)
+{
+	uint64_t one = 1;
+
+	atomic_store(&s->stopping, 1);
+	(void)!write(s->wakefd, &one, sizeof(one));
+	pthread_join(s->thread, NULL);
+}
