@@ -5,7 +5,8 @@
  *
  *     kind[5]   five ASCII letters ("JOIN?", "LOCKW", ...)
  *     id        u32, request id chosen by the sender of a request and echoed
- *               in its reply (0 where none is needed)
+ *               in its reply (0 where none is needed); node request ids
+ *               stay below 2^31, master INVAL ids have bit 31 set
  *     len       u32, payload length in bytes, at most DSM_MAX_PAYLOAD
  *     payload   len bytes
  *
@@ -42,7 +43,7 @@
 
 #define DSM_PROTO_VERSION 1u
 #define DSM_HDR_LEN 13u
-/* Largest payload of any frame: 256 pages of 4 KiB plus headers. */
+/* Largest payload of any frame (1 MiB): PAGES carry up to 255 pages of 4 KiB. */
 #define DSM_MAX_PAYLOAD (1u << 20)
 /* Longest ERROR message text. */
 #define DSM_MAX_ERRMSG 512u

@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "dsm.h"
@@ -23,8 +25,31 @@ static __thread int last_error;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
+/*
+ * In a child of fork() the segment is no longer served: the child's mapping
+ * lost the userfaultfd registration and an unfetched page would read as
+ * zeros.  Unmap it so any use faults loudly, and forget the segments (their
+ * service threads do not exist here; the sockets stay the parent's).  The
+ * registry lock may have been held by another thread at fork: start afresh.
+ */
+static void api_atfork_child(void)
+{
+	struct segment *s = segs;
+
+	segs = NULL;
+	segs_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
+	for (; s; s = s->next) {
+		munmap(s->base, s->size);
+		close(s->sock);
+		close(s->uffd);
+		close(s->wakefd);
+	}
+	api_master_forget();
+}
+
 static void api_init(void)
 {
+	pthread_atfork(NULL, NULL, api_atfork_child);
 	const char *lvl = getenv("DSM_LOG");
 
 	if (lvl && *lvl) {

@@ -23,4 +23,7 @@ void api_register_atexit(void);
 struct master *api_master_hold(void);
 void api_master_unhold(void);
 
+/* In a fork child: the master thread is the parent's; drop the reference. */
+void api_master_forget(void);
+
 #endif

@@ -158,3 +158,10 @@ int destroy_master(void)
 	pthread_mutex_unlock(&master_mu);
 	return DSM_OK;
 }
+
+void api_master_forget(void)
+{
+	master_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+	master_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
+	the_master = NULL;
+}

@@ -36,7 +36,8 @@ void req_begin(struct segment *s, struct waiter *w)
 	w->reply = K_UNKNOWN;
 	w->code = 0;
 	pthread_mutex_lock(&s->req_lock);
-	if (++s->next_id == 0)
+	/* Ids with bit 31 set are the master's (INVAL): stay below. */
+	if (++s->next_id >= 0x80000000u)
 		s->next_id = 1;
 	w->id = s->next_id;
 	if (atomic_load(&s->lost)) {

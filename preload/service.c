@@ -27,9 +27,9 @@
 #include "node.h"
 
 /*
- * Mark the master lost, once: log why (unless we are detaching), shut the
- * socket so blocked senders fail, fail every waiting request, and end the
- * process if a thread is stuck waiting for a page.  Any thread may call it.
+ * Mark the master lost, once: shut the socket so blocked senders fail, fail
+ * every waiting request, end the process if a thread is stuck waiting for a
+ * page, else log why (unless we are detaching).  Any thread may call it.
  */
 void svc_lost(struct segment *s, const char *why)
 {
@@ -38,11 +38,13 @@ void svc_lost(struct segment *s, const char *why)
 	if (!atomic_compare_exchange_strong(&s->lost, &expected, 1))
 		return;
 	snprintf(s->lost_why, sizeof(s->lost_why), "%s", why);
-	if (!atomic_load(&s->detaching))
-		dsm_err("lost the master %s: %s", s->peer, why);
 	shutdown(s->sock, SHUT_RDWR);
 	req_fail_all(s, DSM_ELOST);
+	/* A thread stuck on a page ends the process with its own line, which
+	 * names the cause; otherwise say it once here. */
 	coh_lost(s);
+	if (!atomic_load(&s->detaching))
+		dsm_err("lost the master %s: %s", s->peer, why);
 }
 
 static int bad_frame(struct segment *s, enum dsm_kind kind)

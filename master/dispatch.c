@@ -1,0 +1,301 @@
+/*
+ * dispatch.c - checking and handling the frames a node sends
+ * (docs/PROTOCOL.md, "Messages" and "Validation").
+ *
+ * mdisp_check_header runs as soon as a header is in: unknown kind, oversized
+ * frame, a kind a node may not send (or sends before JOIN?), or a payload
+ * length that does not fit the kind all close the connection with ERROR
+ * DSM_EPROTO before a byte of the payload is waited for.  Handlers decode
+ * payloads with the bounded reader only.  Well-formed requests with bad
+ * arguments get ERROR with their id and the connection stays.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dsm_log.h"
+#include "master_int.h"
+
+#define JOINQ_LEN 10u
+
+/* Printable form of 5 kind bytes that may be anything. */
+static void kind_text(const uint8_t *p, char out[6])
+{
+	for (int i = 0; i < 5; i++)
+		out[i] = isprint(p[i]) ? (char)p[i] : '?';
+	out[5] = '\0';
+}
+
+/*
+ * Check a frame header from c against the protocol before its payload is
+ * read.  Returns 0, or -1 with the reason in why.
+ */
+int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
+		       char *why, size_t whylen)
+{
+	enum dsm_kind kind = dsm_kind_parse(hdr);
+	uint32_t len = get_u32(hdr + 9);
+	uint32_t lb = DSM_LEN_BYTES, min, max;
+	char kt[6];
+
+	kind_text(hdr, kt);
+	if (kind == K_UNKNOWN) {
+		snprintf(why, whylen, "unknown frame kind '%s'", kt);
+		return -1;
+	}
+	if (len > DSM_MAX_PAYLOAD) {
+		snprintf(why, whylen, "%s frame of %u bytes, above the "
+			 "%u-byte limit", kt, len, DSM_MAX_PAYLOAD);
+		return -1;
+	}
+	switch (kind) {
+	case K_JOINQ:
+		min = 4;
+		max = 64;
+		break;
+	case K_ERROR:
+		min = 4;
+		max = 4 + DSM_MAX_ERRMSG;
+		break;
+	case K_LOCKR:
+	case K_LOCKW:
+	case K_UNLOR:
+	case K_UNLOW:
+		min = max = 2 * lb;
+		break;
+	case K_GETPG:
+		min = max = 2 * lb + 1;
+		break;
+	case K_OKINV:
+	case K_PUSHQ:
+	case K_DECOQ:
+		min = max = 0;
+		break;
+	case K_UPDAT:
+		min = 1;
+		max = DSM_MAX_PAYLOAD;
+		break;
+	default:
+		snprintf(why, whylen, "%s is not a frame a node may send", kt);
+		return -1;
+	}
+	if (c->state == MC_AWAIT_JOIN && kind != K_JOINQ) {
+		snprintf(why, whylen, "%s before JOIN?", kt);
+		return -1;
+	}
+	if (c->state == MC_JOINED && kind == K_JOINQ) {
+		snprintf(why, whylen, "second JOIN? on a joined connection");
+		return -1;
+	}
+	if (len < min || len > max) {
+		if (min == max)
+			snprintf(why, whylen, "%s payload of %u bytes, expected "
+				 "%u (with %u-byte lengths)", kt, len, min, lb);
+		else
+			snprintf(why, whylen, "%s payload of %u bytes, expected "
+				 "%u to %u", kt, len, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* Refuse a joining node: one log line, ERROR with the same text, close. */
+static void disp_refuse(struct master *m, struct mconn *c, const char *reason)
+{
+	char text[DSM_MAX_ERRMSG + 1];
+
+	snprintf(text, sizeof(text), "refusing node %s: %s", c->peer, reason);
+	dsm_warn("%s", text);
+	mio_send_error(m, c, 0, -DSM_EPROTO, text);
+	mconn_set_state(m, c, MC_CLOSING);
+}
+
+/*
+ * JOIN?: u32 version, u8 config_len, u8 0, u32 page_size.  The version is
+ * read first so that a future, longer JOIN? is still refused by version.
+ * Accepted: JOIN! = u32 node_id, u32 page_size, u64 base, L size.
+ */
+static void disp_join(struct master *m, struct mconn *c, uint32_t id,
+		      struct dsm_rd *r)
+{
+	uint32_t version = dsm_rd_u32(r), page_size;
+	unsigned clen;
+	char reason[256];
+	uint8_t *p;
+
+	if (version != DSM_PROTO_VERSION) {
+		snprintf(reason, sizeof(reason), "it speaks protocol version "
+			 "%u, this master version %u", version,
+			 DSM_PROTO_VERSION);
+		disp_refuse(m, c, reason);
+		return;
+	}
+	if (r->len != JOINQ_LEN) {
+		mconn_fail(m, c, DSM_EPROTO, "JOIN? payload of %zu bytes, "
+			   "expected %u", r->len, JOINQ_LEN);
+		return;
+	}
+	clen = dsm_rd_u8(r);
+	(void)dsm_rd_u8(r);	/* reserved */
+	page_size = dsm_rd_u32(r);
+	if (clen != DSM_LEN_BYTES) {
+		if (clen == 4 || clen == 8)
+			snprintf(reason, sizeof(reason), "it was built with "
+				 "ARCHI=%u (%u-byte lengths), this master with "
+				 "ARCHI=%u (%u-byte lengths)", clen * 8, clen,
+				 DSM_LEN_BYTES * 8, DSM_LEN_BYTES);
+		else
+			snprintf(reason, sizeof(reason), "it uses %u-byte "
+				 "lengths, this master %u-byte lengths "
+				 "(ARCHI=%u)", clen, DSM_LEN_BYTES,
+				 DSM_LEN_BYTES * 8);
+		disp_refuse(m, c, reason);
+		return;
+	}
+	if (page_size != m->page_size) {
+		snprintf(reason, sizeof(reason), "its page size is %u bytes, "
+			 "this master's is %zu bytes", page_size, m->page_size);
+		disp_refuse(m, c, reason);
+		return;
+	}
+	if (mstore_copyset_alloc(m, c) < 0) {
+		mconn_fail(m, c, DSM_ENOMEM, "out of memory for its copyset");
+		return;
+	}
+	if (++m->next_node_id == 0)
+		m->next_node_id = 1;
+	c->node_id = m->next_node_id;
+	snprintf(c->name, sizeof(c->name), "node %u (%s)", c->node_id,
+		 c->peer);
+	mconn_set_state(m, c, MC_JOINED);
+	p = mio_frame(m, c, K_JOINA, id, 16 + DSM_LEN_BYTES);
+	if (p) {
+		put_u32(p, c->node_id);
+		put_u32(p + 4, (uint32_t)m->page_size);
+		put_u64(p + 8, m->base);
+		put_len(p + 16, (CONFIG_LEN)m->size);
+	}
+	dsm_info("node %u joined from %s", c->node_id, c->peer);
+}
+
+/* ERROR from a node: it gave up on us; log its text and close. */
+static void disp_error(struct master *m, struct mconn *c, uint32_t id,
+		       struct dsm_rd *r)
+{
+	uint32_t code = dsm_rd_u32(r);
+	size_t n = r->len - r->pos;
+	const uint8_t *t = dsm_rd_take(r, n);
+	char text[DSM_MAX_ERRMSG + 1];
+
+	for (size_t i = 0; i < n; i++)
+		text[i] = isprint(t[i]) ? (char)t[i] : '?';
+	text[n] = '\0';
+	dsm_warn("%s reported error %u (request %u): %s; closing the "
+		 "connection", c->name, code, id, text);
+	mconn_set_state(m, c, MC_CLOSING);
+}
+
+/* LOCKR/LOCKW: L offset, L length. */
+static void disp_lock(struct master *m, struct mconn *c, enum dsm_kind kind,
+		      uint32_t id, struct dsm_rd *r)
+{
+	uint64_t off = dsm_rd_len(r), len = dsm_rd_len(r);
+	size_t first, last;
+	char why[160];
+
+	if (mstore_range(m, off, len, &first, &last) < 0) {
+		snprintf(why, sizeof(why), "%s of [%llu, +%llu): empty or "
+			 "outside the %zu-byte segment", dsm_kind_name(kind),
+			 (unsigned long long)off, (unsigned long long)len,
+			 m->size);
+		mio_send_error(m, c, id, -DSM_ERANGE, why);
+		return;
+	}
+	if (mlock_request(m, &c->part, id, first, last, kind == K_LOCKW,
+			  NULL) < 0)
+		mio_send_error(m, c, id, -DSM_ENOMEM,
+			       "out of memory on the master for this lock");
+}
+
+/* UNLOR/UNLOW/PUSH?/DECO?: close release id. */
+static void disp_close(struct master *m, struct mconn *c, enum mrel_kind kind,
+		       uint32_t id, uint64_t off, uint64_t len)
+{
+	if (mrel_close(m, &c->part, kind, id, off, len, NULL) < 0)
+		mconn_fail(m, c, DSM_ENOMEM, "out of memory for release %u",
+			   id);
+}
+
+/* UPDAT: diff records of release or flush id, checked, then buffered. */
+static void disp_updat(struct master *m, struct mconn *c, uint32_t id,
+		       const uint8_t *p, size_t len)
+{
+	const char *why = "?";
+
+	if (mupd_add(m, &c->part, id, p, len, &why) == 0)
+		return;
+	if (errno == EPROTO)
+		mconn_fail(m, c, DSM_EPROTO, "bad UPDAT %u: %s", id, why);
+	else if (errno == ENOBUFS)
+		mconn_fail(m, c, DSM_ENOMEM, "UPDAT %u: %s of %zu bytes", id,
+			   why, m->upd_cap);
+	else
+		mconn_fail(m, c, DSM_ENOMEM, "UPDAT %u: %s", id, why);
+}
+
+/*
+ * Handle one complete frame from c whose header mdisp_check_header
+ * accepted.  p[0..len) stays valid for the duration of the call.
+ */
+void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
+		 uint32_t id, const uint8_t *p, size_t len)
+{
+	struct dsm_rd r;
+	uint64_t a, b;
+
+	dsm_rd_init(&r, p, len);
+	dsm_debug("%s: %s id=%u len=%zu", c->name, dsm_kind_name(kind), id,
+		  len);
+	switch (kind) {
+	case K_JOINQ:
+		disp_join(m, c, id, &r);
+		break;
+	case K_ERROR:
+		disp_error(m, c, id, &r);
+		break;
+	case K_LOCKR:
+	case K_LOCKW:
+		disp_lock(m, c, kind, id, &r);
+		break;
+	case K_UNLOR:
+	case K_UNLOW:
+		a = dsm_rd_len(&r);
+		b = dsm_rd_len(&r);
+		disp_close(m, c, kind == K_UNLOW ? MREL_UNLOW : MREL_UNLOR,
+			   id, a, b);
+		break;
+	case K_PUSHQ:
+		disp_close(m, c, MREL_PUSH, id, 0, 0);
+		break;
+	case K_DECOQ:
+		disp_close(m, c, MREL_DECO, id, 0, 0);
+		break;
+	case K_UPDAT:
+		disp_updat(m, c, id, p, len);
+		break;
+	case K_OKINV:
+		mrel_okinv(m, c, id);
+		break;
+	case K_GETPG:
+		a = dsm_rd_len(&r);
+		b = dsm_rd_len(&r);
+		(void)dsm_rd_u8(&r);	/* flags: informational */
+		mstore_getpg(m, c, id, a, b);
+		break;
+	default:
+		mconn_fail(m, c, DSM_EPROTO, "unexpected %s",
+			   dsm_kind_name(kind));
+		break;
+	}
+}

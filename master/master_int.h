@@ -1,0 +1,354 @@
+/*
+ * master_int.h - private structures of the master (master/ only).
+ *
+ * Everything below is owned by the thread that runs master_run(), except the
+ * fields marked "under mu", which the local participant's callers and
+ * master_wait_idle() share with it.  Modules and their prefixes:
+ *
+ *   master.c   mmaster_  lifecycle, event loop, settling deferred work
+ *   net.c      mnet_     listening socket, accept, socket options
+ *   conn.c     mconn_    connection lifecycle and state machine
+ *   io.c       mio_      input framing, output buffers
+ *   dispatch.c mdisp_    frame validation and handlers
+ *   store.c    mstore_   home copy, copysets, touched/flushed page sets
+ *   locks.c    mlock_    page-range lock manager
+ *   updat.c    mupd_     buffered UPDAT diffs per (participant, id)
+ *   release.c  mrel_     releases, invalidations, completion
+ *   part.c     mpart_    what connections and the local participant share
+ *   local.c    mlocal_   the local participant and master_wait_idle
+ */
+#ifndef MASTER_INT_H
+#define MASTER_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dsm.h"
+#include "dsm_master.h"
+#include "dsm_wire.h"
+
+/* Frames handled per connection per wake-up (fairness between nodes). */
+#define MASTER_FRAMES_PER_WAKE 64
+/* A closing connection is read (and discarded) until EOF or this long. */
+#define MASTER_LINGER_MS 2000
+/* A connection that has not sent JOIN? by then is dropped. */
+#define MASTER_JOIN_TIMEOUT_MS 30000
+/* Output flush budget when the master stops. */
+#define MASTER_STOP_FLUSH_MS 1000
+/* Pause of the listening socket after accept() ran out of descriptors. */
+#define MASTER_ACCEPT_PAUSE_MS 100
+/*
+ * INVAL ids carry this bit so that they never collide with the ids nodes give
+ * their own requests (numbered from 1): UPDATs of a flush and of a release are
+ * buffered by id in the same table.
+ */
+#define MASTER_INVAL_ID_BIT 0x80000000u
+
+struct master;
+struct mconn;
+struct mpart;
+struct mlocal_req;
+
+/* What an epoll event's data.ptr points at. */
+enum mwatch_kind { MW_LISTEN, MW_STOP, MW_LOCAL, MW_CONN };
+struct mwatch {
+	enum mwatch_kind kind;
+};
+
+/*
+ * One participant's hold on one page: exclusive (write) or shared with a
+ * count (two threads of a node may both hold a read lock).  Linked into the
+ * page's list and the owner's list, so that both "who holds page p" and
+ * "what does this node hold" are cheap.
+ */
+struct mhold {
+	struct mpart *owner;
+	size_t page;
+	uint32_t nread;
+	uint8_t write;
+	struct mhold *pnext;		/* page's holds */
+	struct mhold *oprev, *onext;	/* owner's holds */
+};
+
+/*
+ * A LOCKR/LOCKW (or local lock) in progress: pages [first, next) are held,
+ * the request waits in the queue of page `next`; granted when next > last.
+ * `reserved` hold records are set aside so that granting never allocates.
+ */
+struct mlock_req {
+	struct mpart *owner;
+	uint32_t id;
+	int write;
+	size_t first, last, next;
+	size_t reserved;
+	struct mlocal_req *lreq;	/* local caller to wake, or NULL */
+	struct mlock_req *qnext;	/* queue of page `next` */
+	struct mlock_req *oprev, *onext;	/* owner's pending requests */
+};
+
+/* Lock state of one page. */
+struct mpage {
+	struct mlock_req *qhead, *qtail;	/* FIFO of waiting requests */
+	struct mhold *holds;
+	struct mpart *writer;		/* exclusive holder or NULL */
+	uint32_t nreaders;		/* shared holds, summed over owners */
+};
+
+enum mrel_kind { MREL_UNLOR, MREL_UNLOW, MREL_PUSH, MREL_DECO };
+
+/*
+ * A closed release: its diffs are applied, its INVALs sent; it is complete
+ * when `pending` (unacknowledged INVAL frames) reaches 0.  It sits in its
+ * owner's FIFO until it and every earlier release are complete.  If the owner
+ * goes away first, owner becomes NULL and the last acknowledgement frees it.
+ */
+struct mrel {
+	struct mpart *owner;
+	uint32_t id;
+	enum mrel_kind kind;
+	uint64_t off, len;		/* UNLO* byte range as requested */
+	uint32_t pending;
+	struct mlocal_req *lreq;
+	struct mrel *next;
+};
+
+/* One INVAL frame sent to a connection and not yet acknowledged. */
+struct minv {
+	uint32_t id;
+	struct mrel *rel;
+	struct minv *next;
+};
+
+/* Buffered UPDAT payloads of one (participant, id), in arrival order. */
+struct mupd_chunk {
+	struct mupd_chunk *next;
+	size_t len;
+	uint8_t data[];
+};
+struct mupd {
+	struct mupd *next;
+	uint32_t id;
+	struct mupd_chunk *head, *tail;
+};
+
+/*
+ * What a node connection and the local participant have in common: they
+ * hold locks, queue lock requests, close releases.
+ */
+struct mpart {
+	struct mconn *conn;		/* NULL for the local participant */
+	int alive;			/* cleared by mpart_cleanup */
+	struct mhold *holds;
+	struct mlock_req *reqs;
+	struct mrel *rel_head, *rel_tail;	/* closed releases, FIFO */
+	int on_ready;
+	struct mpart *ready_next;
+	struct mupd *upd;
+	size_t upd_bytes;		/* buffered UPDAT bytes, capped */
+};
+
+enum mconn_state { MC_AWAIT_JOIN, MC_JOINED, MC_CLOSING, MC_DEAD };
+
+struct mconn {
+	struct mwatch w;
+	struct mpart part;
+	int fd;
+	enum mconn_state state;
+	uint32_t node_id;
+	char name[112];			/* "node 3 (127.0.0.1:40112)" for logs */
+	char peer[80];			/* "127.0.0.1:40112" */
+
+	/* Input: rbuf[0..rcap); rbuf[rpos..rlen) received, not yet parsed. */
+	uint8_t *rbuf;
+	size_t rcap, rlen, rpos;
+	/* Output: wbuf[0..wcap); wbuf[wpos..wlen) queued, not yet sent. */
+	uint8_t *wbuf;
+	size_t wcap, wlen, wpos;
+	uint32_t ep_events;		/* what epoll watches now */
+
+	int eof;			/* no more input: peer closed or error */
+	char eof_why[96];
+	int doomed;			/* to be killed at the next safe point */
+	char doom_why[128];
+	struct mconn *doom_next;
+	int shut_wr;			/* shutdown(SHUT_WR) done (CLOSING) */
+	int64_t deadline_ms;		/* AWAIT_JOIN / CLOSING time limit */
+
+	uint64_t *copyset;		/* bit per page: this node has a copy */
+	uint64_t *flushed_bits;		/* flushed but not yet released */
+	size_t *flushed;
+	size_t nflushed, flushed_cap;
+	struct minv *inv_head, *inv_tail;	/* outstanding INVALs, FIFO */
+	size_t *batch;			/* pages for the INVAL being built */
+	size_t nbatch, batch_cap;
+
+	struct mconn *prev, *next;	/* every connection */
+	struct mconn *dead_next;
+};
+
+/* A call of master_local_lock/unlock, on its caller's stack. */
+struct mlocal_req {
+	struct mlocal_req *next;
+	int unlock, write;
+	size_t off, len;
+	int done, result;		/* under mu */
+};
+
+struct master {
+	size_t size, page_size, npages;
+	uint64_t base;
+	uint16_t port;
+	char listen_addr[64];
+	size_t out_cap;			/* pending output per connection */
+	size_t upd_cap;			/* buffered UPDAT bytes per connection */
+
+	uint8_t *store;			/* home copy */
+	struct mpage *pages;
+	size_t pages_bytes;
+	uint64_t *mark;			/* dedup of `touched` */
+	size_t *touched;		/* pages of the release being closed */
+	size_t ntouched, touched_bytes;
+
+	struct mhold *hold_free;	/* spare hold records */
+	size_t hold_nfree, hold_reserved;
+
+	int epfd, lfd, stopfd, localfd;
+	struct mwatch w_listen, w_stop, w_local;
+	int accept_paused;
+	int64_t accept_resume_ms, accept_logged_ms;
+
+	struct mconn *conns;
+	struct mconn *dead;		/* freed after the poll pass */
+	struct mconn *doomed;		/* killed at the next safe point */
+	struct mpart *ready_head, *ready_tail;	/* releases to finish */
+	uint32_t next_node_id, next_inval;
+	int stopping, ran, busy;
+
+	struct mpart local;
+	pthread_mutex_t mu;
+	pthread_cond_t local_cv, idle_cv;
+	int sync_init;
+	struct mlocal_req *mbox_head, *mbox_tail;	/* under mu */
+	int stopped;			/* under mu */
+	unsigned joined;		/* under mu */
+	int ever_joined;		/* under mu */
+};
+
+static inline int bit_test(const uint64_t *b, size_t i)
+{
+	return (int)((b[i / 64] >> (i % 64)) & 1u);
+}
+static inline void bit_set(uint64_t *b, size_t i)
+{
+	b[i / 64] |= (uint64_t)1 << (i % 64);
+}
+static inline void bit_clear(uint64_t *b, size_t i)
+{
+	b[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+static inline size_t bitmap_words(size_t nbits)
+{
+	return nbits / 64 + 1;
+}
+
+/* master.c */
+int64_t mmaster_now_ms(void);
+void mmaster_settle(struct master *m);
+
+/* net.c */
+int mnet_listen(struct master *m, const char *addr, uint16_t port);
+void mnet_accept(struct master *m);
+void mnet_accept_resume(struct master *m);
+
+/* conn.c */
+struct mconn *mconn_new(struct master *m, int fd, const char *peer);
+void mconn_free(struct master *m, struct mconn *c);
+void mconn_set_state(struct master *m, struct mconn *c,
+		     enum mconn_state st);
+void mconn_fail(struct master *m, struct mconn *c, int code,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void mconn_lost(struct master *m, struct mconn *c, const char *why);
+void mconn_doom(struct master *m, struct mconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void mconn_leave(struct master *m, struct mconn *c);
+void mconn_on_event(struct master *m, struct mconn *c, uint32_t events);
+void mconn_check_deadline(struct master *m, struct mconn *c, int64_t now);
+
+/* io.c */
+void mio_read(struct master *m, struct mconn *c);
+void mio_drain(struct master *m, struct mconn *c);
+void mio_process(struct master *m, struct mconn *c);
+void mio_flush(struct master *m, struct mconn *c);
+void mio_update_events(struct master *m, struct mconn *c);
+uint8_t *mio_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
+		   uint32_t id, size_t len);
+void mio_send(struct master *m, struct mconn *c, enum dsm_kind kind,
+	      uint32_t id, const void *payload, size_t len);
+void mio_send_error(struct master *m, struct mconn *c, uint32_t id,
+		    int code, const char *text);
+
+/* dispatch.c */
+int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
+		       char *why, size_t whylen);
+void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
+		 uint32_t id, const uint8_t *p, size_t len);
+
+/* store.c */
+int mstore_init(struct master *m);
+void mstore_free(struct master *m);
+int mstore_range(const struct master *m, uint64_t off, uint64_t len,
+		 size_t *first, size_t *last);
+int mstore_copyset_alloc(struct master *m, struct mconn *c);
+void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
+		  uint64_t off, uint64_t count);
+void mstore_touch(struct master *m, size_t page);
+void mstore_touched_reset(struct master *m);
+int mstore_flushed_add(struct master *m, struct mconn *c, size_t page);
+void mstore_flushed_take(struct master *m, struct mconn *c);
+
+/* locks.c */
+int mlock_request(struct master *m, struct mpart *p, uint32_t id,
+		  size_t first, size_t last, int write,
+		  struct mlocal_req *lreq);
+int mlock_held(struct master *m, struct mpart *p, size_t first, size_t last,
+	       int write);
+void mlock_drop(struct master *m, struct mpart *p, size_t first, size_t last,
+		int write);
+void mlock_part_cleanup(struct master *m, struct mpart *p);
+void mlock_free_spares(struct master *m);
+
+/* updat.c */
+int mupd_add(struct master *m, struct mpart *p, uint32_t id,
+	     const uint8_t *data, size_t len, const char **why);
+struct mupd *mupd_take(struct mpart *p, uint32_t id);
+void mupd_apply(struct master *m, const struct mupd *u,
+		void (*on_page)(void *ctx, size_t page), void *ctx);
+void mupd_free(struct mpart *p, struct mupd *u);
+void mupd_discard_all(struct mpart *p);
+
+/* release.c */
+int mrel_close(struct master *m, struct mpart *p, enum mrel_kind kind,
+	       uint32_t id, uint64_t off, uint64_t len,
+	       struct mlocal_req *lreq);
+void mrel_okinv(struct master *m, struct mconn *c, uint32_t id);
+void mrel_run(struct master *m, struct mpart *p);
+void mrel_part_cleanup(struct master *m, struct mpart *p);
+void mrel_conn_cleanup(struct master *m, struct mconn *c);
+void mrel_unschedule(struct master *m, struct mpart *p);
+
+/* part.c */
+void mpart_init(struct mpart *p, struct mconn *c);
+void mpart_granted(struct master *m, struct mlock_req *r);
+void mpart_reply(struct master *m, struct mpart *p, enum dsm_kind kind,
+		 uint32_t id, int code, struct mlocal_req *lreq);
+void mpart_cleanup(struct master *m, struct mpart *p);
+
+/* local.c */
+void mlocal_drain(struct master *m);
+void mlocal_done(struct master *m, struct mlocal_req *r, int result);
+void mlocal_shutdown(struct master *m);
+void mlocal_node_joined(struct master *m);
+void mlocal_node_left(struct master *m);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * net.c - the listening socket and accepting nodes (Redis anet style:
+ * every failing call is named in the log line).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dsm_log.h"
+#include "master_int.h"
+
+/* Accepts per wake-up of the listening socket. */
+#define ACCEPT_BATCH 16
+/* At most one "out of descriptors" line per this many milliseconds. */
+#define ACCEPT_LOG_EVERY_MS 5000
+
+/* "ADDR:PORT" (IPv4) or "[ADDR]:PORT" (IPv6); `host` gets ADDR alone. */
+static void addr_text(const struct sockaddr *sa, socklen_t len, char *out,
+		      size_t outlen, char *host, size_t hostlen,
+		      uint16_t *port)
+{
+	char h[64], s[8];
+	int rc = getnameinfo(sa, len, h, sizeof(h), s, sizeof(s),
+			     NI_NUMERICHOST | NI_NUMERICSERV);
+
+	if (rc != 0) {
+		snprintf(h, sizeof(h), "?");
+		snprintf(s, sizeof(s), "0");
+	}
+	if (sa->sa_family == AF_INET6)
+		snprintf(out, outlen, "[%s]:%s", h, s);
+	else
+		snprintf(out, outlen, "%s:%s", h, s);
+	if (host)
+		snprintf(host, hostlen, "%s", h);
+	if (port)
+		*port = (uint16_t)atoi(s);
+}
+
+/*
+ * Bind and listen on addr:port (addr: numeric or a host name; port 0 picks
+ * one).  Sets m->lfd, m->port and m->listen_addr.  -1 with errno on failure,
+ * after one log line naming the call.
+ */
+int mnet_listen(struct master *m, const char *addr, uint16_t port)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char portstr[8], full[128];
+	int rc, fd = -1, err = 0;
+	const char *failed = "socket";
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(addr, portstr, &hints, &res);
+	if (rc != 0) {
+		dsm_err("getaddrinfo(%s): %s", addr, gai_strerror(rc));
+		errno = EINVAL;
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		int one = 1;
+
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			failed = "socket";
+			err = errno;
+			continue;
+		}
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+			       sizeof(one)) < 0) {
+			failed = "setsockopt(SO_REUSEADDR)";
+		} else if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			failed = "bind";
+		} else if (listen(fd, SOMAXCONN) < 0) {
+			failed = "listen";
+		} else {
+			break;
+		}
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		dsm_err("%s(%s port %u): %s", failed, addr, port,
+			strerror(err));
+		errno = err;
+		return -1;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		err = errno;
+		dsm_err("getsockname(listening socket): %s", strerror(err));
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	addr_text((struct sockaddr *)&ss, sl, full, sizeof(full),
+		  m->listen_addr, sizeof(m->listen_addr), &m->port);
+	m->lfd = fd;
+	return 0;
+}
+
+/*
+ * Options of an accepted node socket: no Nagle delay (every frame is a
+ * request or answer someone waits for), and keepalive probes so that a node
+ * that vanished without a FIN (power loss, cable) is noticed in ~5 s, also
+ * while data to it is unacknowledged.
+ */
+static void net_tune(int fd, const char *peer)
+{
+	static const struct {
+		int level, name, value;
+		const char *text;
+	} opts[] = {
+		{ IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY" },
+		{ SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE" },
+		{ IPPROTO_TCP, TCP_KEEPIDLE, 2, "TCP_KEEPIDLE" },
+		{ IPPROTO_TCP, TCP_KEEPINTVL, 1, "TCP_KEEPINTVL" },
+		{ IPPROTO_TCP, TCP_KEEPCNT, 3, "TCP_KEEPCNT" },
+		/* Unacknowledged output: give up on the node after 10 s. */
+		{ IPPROTO_TCP, TCP_USER_TIMEOUT, 10000, "TCP_USER_TIMEOUT" },
+	};
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (setsockopt(fd, opts[i].level, opts[i].name,
+			       &opts[i].value, sizeof(opts[i].value)) < 0)
+			dsm_warn("setsockopt(%s) for %s: %s", opts[i].text,
+				 peer, strerror(errno));
+}
+
+/* Stop watching the listening socket for a moment (out of descriptors). */
+static void accept_pause(struct master *m)
+{
+	struct epoll_event e;
+	int64_t now = mmaster_now_ms();
+
+	memset(&e, 0, sizeof(e));
+	e.data.ptr = &m->w_listen;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, m->lfd, &e) < 0)
+		dsm_warn("epoll_ctl(MOD) for the listening socket: %s",
+			 strerror(errno));
+	m->accept_paused = 1;
+	m->accept_resume_ms = now + MASTER_ACCEPT_PAUSE_MS;
+}
+
+/* Watch the listening socket again once the pause is over. */
+void mnet_accept_resume(struct master *m)
+{
+	struct epoll_event e;
+
+	if (!m->accept_paused || mmaster_now_ms() < m->accept_resume_ms)
+		return;
+	memset(&e, 0, sizeof(e));
+	e.events = EPOLLIN;
+	e.data.ptr = &m->w_listen;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_MOD, m->lfd, &e) < 0)
+		dsm_warn("epoll_ctl(MOD) for the listening socket: %s",
+			 strerror(errno));
+	m->accept_paused = 0;
+}
+
+/*
+ * Accept waiting connections (a bounded batch).  Running out of file
+ * descriptors is logged at most every few seconds and pauses accepting
+ * briefly (the level-triggered listening socket would otherwise spin);
+ * the nodes already connected are served meanwhile, and the new ones wait
+ * in the backlog.
+ */
+void mnet_accept(struct master *m)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char peer[80];
+		int fd = accept4(m->lfd, (struct sockaddr *)&ss, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			int64_t now;
+
+			switch (errno) {
+			case EINTR:
+			case ECONNABORTED:
+			case EPROTO:
+				continue;
+			case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+			case EWOULDBLOCK:
+#endif
+				return;
+			case EMFILE:
+			case ENFILE:
+			case ENOBUFS:
+			case ENOMEM:
+				now = mmaster_now_ms();
+				if (m->accept_logged_ms == 0 ||
+				    now - m->accept_logged_ms >=
+				    ACCEPT_LOG_EVERY_MS) {
+					dsm_err("accept: %s: new nodes wait "
+						"until connections close (raise "
+						"the limit with ulimit -n)",
+						strerror(errno));
+					m->accept_logged_ms = now;
+				}
+				accept_pause(m);
+				return;
+			default:
+				dsm_err("accept: %s", strerror(errno));
+				accept_pause(m);
+				return;
+			}
+		}
+		addr_text((struct sockaddr *)&ss, sl, peer, sizeof(peer),
+			  NULL, 0, NULL);
+		net_tune(fd, peer);
+		if (!mconn_new(m, fd, peer)) {
+			close(fd);
+			continue;
+		}
+		dsm_debug("connection from %s", peer);
+	}
+}

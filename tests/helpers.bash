@@ -1,0 +1,468 @@
+# helpers.bash - shared by every tests/*.bats file (`load helpers`).
+#
+# Environment:
+#   DSM_BUILD   absolute build folder to test (default <repo>/build): its
+#               dsm-master, libdsm.so, tests/ and scenarios/<name>/<name>
+#   DSM_BATS_LIB  folder holding bats-support/ and bats-assert/ (tests/run
+#               sets it; otherwise the usual places are searched)
+#   DSM_SLOW    factor for every timeout (default 1; 3 for sanitizer builds)
+#
+# Rules the helpers implement (STYLE.md, "Tests"):
+#   - every process is started in the background with `3>&-` (bats' fd 3
+#     would otherwise keep the test open), its pid and log in
+#     $BATS_TEST_TMPDIR, and teardown stops it: TERM, KILL after a timeout,
+#     then wait;
+#   - no sleep as synchronisation: waits poll for a line, a file, a port or an
+#     exit, always with a timeout;
+#   - a failed test prints the logs of everything it started.
+# Start processes from the test body or setup, never inside `run` or $(...):
+# a subshell's children cannot be waited for or stopped by the test.
+
+bats_require_minimum_version 1.5.0
+
+DSM_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+: "${DSM_BUILD:=$DSM_ROOT/build}"
+export DSM_ROOT DSM_BUILD
+SCENARIOS=$DSM_BUILD/scenarios
+
+# Sanitizer builds run several times slower: scale the timeouts.
+if [[ -z ${DSM_SLOW-} ]]; then
+	case ${DSM_BUILD##*/} in
+	*-address* | *-thread* | *-undefined*) DSM_SLOW=3 ;;
+	*) DSM_SLOW=1 ;;
+	esac
+fi
+export DSM_SLOW
+
+# Width of "L" integers on the wire in the build under test.
+case ${DSM_BUILD##*/} in
+*archi32*) DSM_ARCHI=32 ;;
+*) DSM_ARCHI=64 ;;
+esac
+export DSM_ARCHI
+DSM_PAGE_SIZE=$(getconf PAGESIZE)
+
+dsm_bats_lib() {
+	local d
+	for d in "${DSM_BATS_LIB-}" /usr/lib/bats /usr/local/lib/bats \
+		/usr/share/bats "$DSM_ROOT/tests/.tools/node_modules"; do
+		if [[ -n $d && -f $d/bats-support/load.bash &&
+			-f $d/bats-assert/load.bash ]]; then
+			printf '%s\n' "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+if ! _dsm_lib=$(dsm_bats_lib); then
+	echo "helpers.bash: bats-support and bats-assert not found;" \
+		"tests/run installs them" >&2
+	return 1
+fi
+load "$_dsm_lib/bats-support/load"
+load "$_dsm_lib/bats-assert/load"
+unset _dsm_lib
+
+setup() { dsm_setup; }
+teardown() { dsm_teardown; }
+teardown_file() { dsm_teardown_file; }
+
+dsm_setup() {
+	DSM_PROCS=$BATS_TEST_TMPDIR/.procs
+	DSM_CLEANUPS=()
+	: >"$DSM_PROCS"
+	export DSM_LOG=${DSM_LOG:-warn}
+}
+
+# Run "$@" (a command, as words) in teardown, after the processes are gone,
+# even when the test failed.  Later registrations run first.
+dsm_on_teardown() {
+	DSM_CLEANUPS+=("$(printf '%q ' "$@")")
+}
+
+dsm_teardown() {
+	local pid name log i
+	local -a pids=() names=() logs=()
+
+	if [[ -f ${DSM_PROCS-} ]]; then
+		while IFS=$'\t' read -r pid name log; do
+			pids+=("$pid")
+			names+=("$name")
+			logs+=("$log")
+		done <"$DSM_PROCS"
+	fi
+	for pid in "${pids[@]}"; do
+		if _dsm_alive "$pid"; then
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
+	done
+	_dsm_deadline 5
+	for i in "${!pids[@]}"; do
+		while _dsm_alive "${pids[i]}" && ! _dsm_expired; do
+			sleep 0.05
+		done
+		if _dsm_alive "${pids[i]}"; then
+			echo "teardown: ${names[i]} (pid ${pids[i]}) ignored SIGTERM; SIGKILL" >&2
+			kill -KILL "${pids[i]}" 2>/dev/null || true
+		fi
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+
+	for ((i = ${#DSM_CLEANUPS[@]} - 1; i >= 0; i--)); do
+		eval "${DSM_CLEANUPS[i]}" || true
+	done
+	DSM_CLEANUPS=()
+
+	if [[ -z ${BATS_TEST_COMPLETED-} ]]; then
+		for i in "${!pids[@]}"; do
+			for log in ${logs[i]}; do
+				echo "----- ${names[i]} (pid ${pids[i]}): $log" >&2
+				tail -n 100 "$log" >&2 2>/dev/null || true
+			done
+		done
+		[[ ${#pids[@]} -eq 0 ]] || echo "----- end of logs" >&2
+	fi
+	return 0
+}
+
+# Safety net for processes a test left behind when bats itself aborted it:
+# every process a test of this file started that is still the same process
+# (same pid and start time).
+dsm_teardown_file() {
+	local pid name log start
+	[[ -f $BATS_FILE_TMPDIR/.procs-all ]] || return 0
+	while IFS=$'\t' read -r pid name log start; do
+		[[ -n $start && $(_dsm_starttime "$pid") == "$start" ]] || continue
+		kill -KILL "$pid" 2>/dev/null || true
+	done <"$BATS_FILE_TMPDIR/.procs-all"
+	return 0
+}
+
+_dsm_track() { # pid name "logs..."
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$DSM_PROCS"
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$(_dsm_starttime "$1")" \
+		>>"$BATS_FILE_TMPDIR/.procs-all"
+}
+
+# Start time of process $1 (field 22 of /proc/PID/stat), empty if gone.
+_dsm_starttime() {
+	local stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+	stat=${stat##*) }
+	read -ra stat <<<"$stat"
+	printf '%s' "${stat[19]}"
+}
+
+# True while process $1 exists and is not a zombie.
+_dsm_alive() {
+	local stat
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
+# Deadline handling with sub-second resolution: _dsm_deadline SECONDS starts
+# one (integer or decimal seconds), _dsm_expired tells whether it passed.
+_dsm_now_ms() {
+	local t=${EPOCHREALTIME/[.,]/}
+	_DSM_NOW_MS=$((10#$t / 1000))
+}
+_dsm_deadline() {
+	local s=$1 ms
+	if [[ $s == *.* ]]; then
+		ms=$((10#${s%.*} * 1000 + 10#$(printf '%-3.3s' "${s#*.}" | tr ' ' 0)))
+	else
+		ms=$((s * 1000))
+	fi
+	_dsm_now_ms
+	_DSM_DEADLINE_MS=$((_DSM_NOW_MS + ms))
+}
+_dsm_expired() {
+	_dsm_now_ms
+	((_DSM_NOW_MS >= _DSM_DEADLINE_MS))
+}
+
+# wait_for TIMEOUT DESCRIPTION CMD...: poll CMD until it succeeds; fail
+# (return 1, with DESCRIPTION on stderr) after TIMEOUT seconds.
+wait_for() {
+	local timeout=$1 what=$2
+	shift 2
+	_dsm_deadline "$timeout"
+	until "$@"; do
+		if _dsm_expired; then
+			echo "timed out after ${timeout}s waiting for $what" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# wait_file FILE [TIMEOUT]: until FILE exists.
+wait_file() {
+	wait_for "${2:-$((10 * DSM_SLOW))}" "file $1" test -e "$1"
+}
+
+# wait_log NAME REGEX [TIMEOUT]: until the log of process NAME has a line
+# matching the extended REGEX.  Fails at once if the process exited without
+# writing it.
+wait_log() {
+	local name=$1 re=$2 timeout=${3:-$((10 * DSM_SLOW))} pid log
+	pid=$(pid_of "$name") && log=$(log_of "$name") || return 1
+	_dsm_deadline "$timeout"
+	# $log may be two files (a master's stdout and stderr): unquoted.
+	# shellcheck disable=SC2086
+	while ! grep -Eq -- "$re" $log 2>/dev/null; do
+		if ! _dsm_alive "$pid"; then
+			# shellcheck disable=SC2086
+			grep -Eq -- "$re" $log 2>/dev/null && return 0
+			echo "$name exited before logging /$re/" >&2
+			return 1
+		fi
+		if _dsm_expired; then
+			echo "timed out after ${timeout}s waiting for /$re/ in $name's log" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# wait_port PORT [TIMEOUT] [NETNS]: until something listens on TCP PORT.
+wait_port() {
+	local ns=()
+	[[ -z ${3-} ]] || ns=(ip netns exec "$3")
+	wait_for "${2:-$((10 * DSM_SLOW))}" "a listener on port $1" \
+		_dsm_listening "$1" "${ns[@]}"
+}
+_dsm_listening() {
+	local port=$1
+	shift
+	[[ -n $("$@" ss -Hltn "sport = :$port" 2>/dev/null) ]]
+}
+
+# wait_pid PID [TIMEOUT]: wait (polling, bounded) for PID, a child of the
+# test shell, to exit; returns its exit status, or 124 with a message if it
+# is still running after TIMEOUT seconds (it is left running for teardown).
+wait_pid() {
+	local pid=$1 timeout=${2:-$((10 * DSM_SLOW))} rc=0
+	_dsm_deadline "$timeout"
+	while _dsm_alive "$pid"; do
+		if _dsm_expired; then
+			echo "wait_pid: process $pid still running after ${timeout}s" >&2
+			return 124
+		fi
+		sleep 0.02
+	done
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+# start_node NAME CMD...: run CMD in the background, stdout and stderr to
+# $BATS_TEST_TMPDIR/NAME.log.  Sets NODE_PID; see pid_of, log_of.
+start_node() {
+	local name=$1 log
+	shift
+	if [[ -z $name || $name == */* ]] || pid_of "$name" >/dev/null 2>&1; then
+		echo "start_node: bad or duplicate name '$name'" >&2
+		return 1
+	fi
+	log=$BATS_TEST_TMPDIR/$name.log
+	"$@" >"$log" 2>&1 </dev/null 3>&- &
+	NODE_PID=$!
+	_dsm_track "$NODE_PID" "$name" "$log"
+}
+
+pid_of() {
+	local pid name log
+	while IFS=$'\t' read -r pid name log; do
+		[[ $name == "$1" ]] && { echo "$pid"; return 0; }
+	done <"$DSM_PROCS"
+	echo "no process named '$1'" >&2
+	return 1
+}
+
+log_of() {
+	local pid name log
+	while IFS=$'\t' read -r pid name log; do
+		[[ $name == "$1" ]] && { echo "$log"; return 0; }
+	done <"$DSM_PROCS"
+	echo "no process named '$1'" >&2
+	return 1
+}
+
+# wait_node NAME [TIMEOUT] [STATUS]: wait for process NAME to exit and check
+# its exit status: STATUS (default 0), or `!` for any non-zero status.  On a
+# mismatch or a timeout the test fails and shows the log.  Sets NODE_STATUS.
+wait_node() {
+	local name=$1 timeout=${2:-$((30 * DSM_SLOW))} want=${3:-0} pid
+	pid=$(pid_of "$name") || return 1
+	NODE_STATUS=0
+	wait_pid "$pid" "$timeout" || NODE_STATUS=$?
+	if [[ $NODE_STATUS == 124 ]] && _dsm_alive "$pid"; then
+		echo "$name (pid $pid) did not exit within ${timeout}s" >&2
+		return 1
+	fi
+	if [[ $want == '!' && $NODE_STATUS != 0 ]] || [[ $want == "$NODE_STATUS" ]]; then
+		return 0
+	fi
+	echo "$name exited with status $NODE_STATUS, expected $want; its log:" >&2
+	local f
+	for f in $(log_of "$name"); do
+		sed 's/^/  | /' "$f" >&2
+	done
+	return 1
+}
+
+# start_master [ARGS...]: start dsm-master (default --size 1M --port 0), wait
+# up to 10 s for its ready line and export MASTER_PID, MASTER_ADDR,
+# MASTER_PORT, MASTER_SIZE, MASTER_OUT (stdout), MASTER_LOG (stderr).  With
+# MASTER_NETNS set, it runs in that network namespace.
+start_master() {
+	start_master_named master "$@"
+}
+
+# start_master_named NAME [ARGS...]: the same for a second master: exports
+# NAME_PID, ... in upper case as well as MASTER_* (of the last one started).
+start_master_named() {
+	local name=$1 a has_size='' has_port='' out log wrap=() line re
+	shift
+	for a in "$@"; do
+		case $a in
+		--size | --size=*) has_size=1 ;;
+		--port | --port=*) has_port=1 ;;
+		esac
+	done
+	local args=("$@")
+	[[ -n $has_size ]] || args=(--size 1M "${args[@]}")
+	[[ -n $has_port ]] || args=(--port 0 "${args[@]}")
+	[[ -z ${MASTER_NETNS-} ]] || wrap=(ip netns exec "$MASTER_NETNS")
+	if [[ ! -x $DSM_BUILD/dsm-master ]]; then
+		echo "start_master: $DSM_BUILD/dsm-master is missing: run 'make check-tests'" >&2
+		return 1
+	fi
+
+	out=$BATS_TEST_TMPDIR/$name.out
+	log=$BATS_TEST_TMPDIR/$name.log
+	"${wrap[@]}" "$DSM_BUILD/dsm-master" "${args[@]}" >"$out" 2>"$log" </dev/null 3>&- &
+	MASTER_PID=$!
+	_dsm_track "$MASTER_PID" "$name" "$out $log"
+
+	re='^dsm-master: listening on (.+):([0-9]+) size ([0-9]+)$'
+	_dsm_deadline $((10 * DSM_SLOW))
+	while :; do
+		line=$(grep -m1 '^dsm-master: listening on ' "$out" 2>/dev/null || true)
+		[[ -z $line ]] || break
+		if ! _dsm_alive "$MASTER_PID"; then
+			echo "start_master: dsm-master exited before it was ready:" >&2
+			cat "$out" "$log" >&2
+			return 1
+		fi
+		if _dsm_expired; then
+			echo "start_master: no ready line from dsm-master after $((10 * DSM_SLOW))s" >&2
+			cat "$out" "$log" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	if [[ ! $line =~ $re ]]; then
+		echo "start_master: unexpected ready line: '$line'" >&2
+		return 1
+	fi
+	MASTER_ADDR=${BASH_REMATCH[1]}
+	MASTER_PORT=${BASH_REMATCH[2]}
+	MASTER_SIZE=${BASH_REMATCH[3]}
+	MASTER_OUT=$out
+	MASTER_LOG=$log
+	export MASTER_PID MASTER_ADDR MASTER_PORT MASTER_SIZE MASTER_OUT MASTER_LOG
+	local up=${name^^}
+	up=${up//[^A-Z0-9_]/_}
+	printf -v "${up}_PID" %s "$MASTER_PID"
+	printf -v "${up}_ADDR" %s "$MASTER_ADDR"
+	printf -v "${up}_PORT" %s "$MASTER_PORT"
+	printf -v "${up}_LOG" %s "$MASTER_LOG"
+}
+
+# Path of a scenario program of the build under test; fails if not built.
+# `scenario NAME` is folder NAME's program NAME; `scenario DIR/PROG` names a
+# program of a folder that builds several.
+scenario() {
+	local p=$SCENARIOS/$1/$1
+	[[ $1 == */* ]] && p=$SCENARIOS/$1
+	if [[ ! -x $p ]]; then
+		echo "scenario $1 is not built ($p): run 'make check-tests'" >&2
+		return 1
+	fi
+	echo "$p"
+}
+
+# Raw protocol access with bash's /dev/tcp, for malformed-input tests.
+# wire_open HOST PORT: opens a connection on fd $WIRE_FD.
+wire_open() {
+	exec {WIRE_FD}<>"/dev/tcp/$1/$2"
+}
+wire_close() {
+	[[ -z ${WIRE_FD-} ]] || exec {WIRE_FD}>&-
+	WIRE_FD=
+}
+# wire_send HEX: send the bytes written as hex digits (white space allowed,
+# so `od -An -tx1` output works).  Sending to a peer that already closed is
+# not an error here.
+wire_send() {
+	local hex=${1//[[:space:]]/}
+	[[ $hex =~ ^([0-9a-fA-F]{2})*$ ]] || { echo "wire_send: bad hex '$hex'" >&2; return 1; }
+	# In a subshell that ignores SIGPIPE: writing to a peer that reset the
+	# connection must not kill the test.
+	# shellcheck disable=SC2001,SC2059 # the format is only \xNN escapes
+	(
+		trap '' PIPE
+		printf "$(sed 's/../\\x&/g' <<<"$hex")" >&"$WIRE_FD"
+	) 2>/dev/null || true
+}
+# wire_recv N [TIMEOUT]: print (as lower-case hex) up to N bytes received
+# within TIMEOUT seconds (default 5); fewer if the peer closes.
+wire_recv() {
+	timeout "${2:-5}" head -c "$1" <&"$WIRE_FD" | od -An -v -tx1 | tr -d ' \n'
+}
+# wire_wait_eof [TIMEOUT]: succeed once the peer has closed the connection
+# (reading whatever it still sends), fail after TIMEOUT seconds (default 5).
+wire_wait_eof() {
+	timeout "${1:-5}" cat <&"$WIRE_FD" >/dev/null
+}
+# Hex of a frame header: wire_hdr KIND ID LEN (KIND five ASCII letters).
+wire_hdr() {
+	printf '%s%08x%08x' "$(printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n')" "$2" "$3"
+}
+# Hex of a CONFIG_LEN integer of the build under test.
+wire_len() {
+	if [[ $DSM_ARCHI == 32 ]]; then printf '%08x' "$1"; else printf '%016x' "$1"; fi
+}
+# Hex of a valid JOIN? frame for the build under test.
+wire_join() {
+	wire_hdr 'JOIN?' 1 10
+	printf '%08x%02x00%08x' 1 $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE"
+}
+
+# Network namespaces (root only).  dsm_netns_up N: creates namespaces
+# ${DSM_NS}0 .. ${DSM_NS}N-1 on one private bridge (scripts/dsm-netns), with
+# a prefix unique to this test, removed again in teardown.  Skips the test
+# with the reason when that is not possible here.  Sets DSM_NS and NS_ADDR[k].
+dsm_netns_up() {
+	local n=$1 addr
+	[[ $EUID -eq 0 ]] || skip "network namespaces need root (ip netns)"
+	command -v ip >/dev/null || skip "the ip command (iproute2) is not installed"
+	DSM_NS=dsmt$$x${RANDOM}x
+	if ! ip netns add "${DSM_NS}probe" 2>"$BATS_TEST_TMPDIR/netns.err"; then
+		skip "cannot create network namespaces here: $(head -n1 "$BATS_TEST_TMPDIR/netns.err")"
+	fi
+	ip netns del "${DSM_NS}probe"
+	dsm_on_teardown "$DSM_ROOT/scripts/dsm-netns" down "$DSM_NS" "$n"
+	NS_ADDR=()
+	run "$DSM_ROOT/scripts/dsm-netns" up "$DSM_NS" "$n"
+	assert_success
+	while read -r _ addr; do
+		NS_ADDR+=("$addr")
+	done <<<"$output"
+	[[ ${#NS_ADDR[@]} -eq $n ]] || fail "dsm-netns up printed ${#NS_ADDR[@]} hosts, expected $n"
+}
