@@ -71,8 +71,72 @@ enum dsm_kind {
 	K_UPDAT,	/* UPDAT n->m  diff records (below) of release/flush `id` */
 	K_PUSHQ,	/* PUSH? n->m  (none); closes release `id`, no unlock */
 	K_PUSHA,	/* PUSH! m->n  (none); release `id` complete */
+	K_OBJOP,	/* OBJOP n->m  u8 op, u8 arg8, u16 0, L offset, L arg */
+	K_OBJOK,	/* OBJOK m->n  u32 result, L value */
+	K_OBJCN,	/* OBJCN n->m  (none); cancel waiting request `id` */
 	K_NKINDS
 };
+
+/* OBJOP payload length. */
+#define DSM_OBJOP_LEN (4u + 2u * DSM_LEN_BYTES)
+#define DSM_OBJOK_LEN (4u + DSM_LEN_BYTES)
+
+/*
+ * Operations on synchronisation objects (docs/PROTOCOL.md, "Synchronisation
+ * objects").  Those marked release close release `id`.
+ */
+enum dsm_objop {
+	OP_MUTEX_INIT = 1,	/* arg8 = type */
+	OP_MUTEX_LOCK,
+	OP_MUTEX_TRYLOCK,
+	OP_MUTEX_UNLOCK,	/* release */
+	OP_RW_INIT,
+	OP_RW_RDLOCK,
+	OP_RW_WRLOCK,
+	OP_RW_TRYRDLOCK,
+	OP_RW_TRYWRLOCK,
+	OP_RW_UNLOCK,		/* release */
+	OP_BARRIER_INIT,	/* arg = count */
+	OP_BARRIER_WAIT,	/* release */
+	OP_COND_INIT,
+	OP_COND_WAIT,		/* release; arg = mutex offset */
+	OP_COND_SIGNAL,		/* release */
+	OP_COND_BROADCAST,	/* release */
+	OP_SEM_INIT,		/* arg = value */
+	OP_SEM_WAIT,
+	OP_SEM_TRYWAIT,
+	OP_SEM_POST,		/* release */
+	OP_SEM_GETVALUE,
+	OP_DESTROY,
+	OP_SHM_OPEN,		/* arg8 = DSM_SHM_CREATE | DSM_SHM_EXCL */
+	OP_SHM_TRUNCATE,	/* arg = size */
+	OP_SHM_STAT,
+	OP_SHM_UNLINK,
+	OP_NOPS
+};
+
+/* Mutex types (arg8 of OP_MUTEX_INIT, value of lock replies). */
+enum dsm_mutex_type { DSM_MUTEX_NORMAL = 0, DSM_MUTEX_RECURSIVE = 1,
+		      DSM_MUTEX_ERRORCHECK = 2 };
+
+#define DSM_SHM_CREATE 0x01u
+#define DSM_SHM_EXCL   0x02u
+#define DSM_SEM_MAX    0x7fffffffu
+
+/* Results carried by OBJOK. */
+enum dsm_objres {
+	OR_OK = 0, OR_BUSY, OR_TIMEDOUT, OR_AGAIN, OR_PERM, OR_INVAL, OR_EXIST,
+	OR_NOENT, OR_FBIG, OR_OVERFLOW, OR_BROKEN
+};
+
+/* True for the operations that close a release. */
+static inline int dsm_objop_is_release(unsigned int op)
+{
+	return op == OP_MUTEX_UNLOCK || op == OP_RW_UNLOCK ||
+	       op == OP_BARRIER_WAIT || op == OP_COND_WAIT ||
+	       op == OP_COND_SIGNAL || op == OP_COND_BROADCAST ||
+	       op == OP_SEM_POST;
+}
 
 /* GETPG flags */
 #define DSM_GETPG_WRITE 0x01u	/* the fault was a write (informational) */
@@ -87,7 +151,8 @@ enum dsm_kind {
 static const char dsm_kind_names[K_NKINDS][6] = {
 	"?????", "JOIN?", "JOIN!", "ERROR", "DECO?", "DECO!", "RELEA",
 	"LOCKR", "LOCKW", "OKLOC", "UNLOR", "UNLOW", "OKUNL", "INVAL",
-	"OKINV", "GETPG", "PAGES", "UPDAT", "PUSH?", "PUSH!",
+	"OKINV", "GETPG", "PAGES", "UPDAT", "PUSH?", "PUSH!", "OBJOP",
+	"OBJOK", "OBJCN",
 };
 
 /* Kind of the five bytes at p, K_UNKNOWN if none. */

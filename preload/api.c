@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -23,35 +24,57 @@ static pthread_rwlock_t segs_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct segment *segs;
 static __thread int last_error;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
 /*
- * In a child of fork() the segment is no longer served: the child's mapping
- * lost the userfaultfd registration and an unfetched page would read as
- * zeros.  Unmap it so any use faults loudly, and forget the segments (their
- * service threads do not exist here; the sockets stay the parent's).  The
- * registry lock may have been held by another thread at fork: start afresh.
+ * fork(): the parent releases and holds the runtime locks across the fork;
+ * the child re-attaches every segment as a new node before fork() returns
+ * in it (fork.c).  A child that cannot attach is no node: in a program run
+ * under the shim it ends with the error line (it could only compute wrong
+ * results), otherwise its copy of the segment is unmapped so that any use
+ * faults loudly instead of reading stale bytes.
  */
-static void api_atfork_child(void)
+static void api_fork_prepare(void)
 {
-	struct segment *s = segs;
+	pthread_rwlock_rdlock(&segs_lock);
+	for (struct segment *s = segs; s; s = s->next)
+		seg_fork_prepare(s);
+}
 
-	segs = NULL;
+static void api_fork_parent(void)
+{
+	for (struct segment *s = segs; s; s = s->next)
+		seg_fork_parent(s);
+	pthread_rwlock_unlock(&segs_lock);
+}
+
+static void api_fork_child(void)
+{
+	struct segment **pp = &segs;
+
 	segs_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
-	for (; s; s = s->next) {
-		munmap(s->base, s->size);
-		close(s->sock);
-		close(s->uffd);
-		close(s->wakefd);
-	}
 	api_master_forget();
+	while (*pp) {
+		struct segment *s = *pp;
+
+		if (seg_fork_child(s) == 0) {
+			pp = &s->next;
+			continue;
+		}
+		if (node_exit_on_lost) {
+			dsm_err("the forked child could not attach to master "
+				"%s; exiting", s->peer);
+			node_exit_now(1);
+		}
+		munmap(s->base, s->size);
+		*pp = s->next;
+	}
 }
 
 static void api_init(void)
 {
-	pthread_atfork(NULL, NULL, api_atfork_child);
 	const char *lvl = getenv("DSM_LOG");
 
+	pthread_atfork(api_fork_prepare, api_fork_parent, api_fork_child);
 	if (lvl && *lvl) {
 		int l = dsm_log_parse_level(lvl);
 
@@ -78,25 +101,47 @@ int dsm_last_error(void)
 	return last_error;
 }
 
-static void api_atexit(void)
+/*
+ * Process exit: release and detach every segment, then stop this process's
+ * master.  A destructor, not atexit: it runs after the program's own atexit
+ * handlers and destructors, which may still use the segment.  Segments stay
+ * mapped (other threads may still read them until the process is gone).  A
+ * thread blocked in a DSM call holds the registry; after 5 s we give up
+ * rather than hang the exit.
+ */
+__attribute__((destructor)) static void api_fini(void)
 {
-	pthread_rwlock_rdlock(&segs_lock);
-	int attached = segs != NULL;
-	pthread_rwlock_unlock(&segs_lock);
-
-	if (attached)
-		destroy_slave();
+	api_detach_all_at_exit();
 	destroy_master();
 }
 
-static void api_atexit_install(void)
+void api_detach_all_at_exit(void)
 {
-	atexit(api_atexit);
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if (pthread_rwlock_timedwrlock(&segs_lock, &until) != 0) {
+		dsm_warn("exiting while a thread still waits in a DSM call: "
+			 "this process's last modifications are not released");
+		return;
+	}
+	while (segs) {
+		struct segment *s = segs;
+
+		segs = s->next;
+		seg_detach(s, 0);
+	}
+	pthread_rwlock_unlock(&segs_lock);
 }
 
-void api_register_atexit(void)
+/* Release every segment's modifications (before exec). */
+void api_release_all(void)
 {
-	pthread_once(&atexit_once, api_atexit_install);
+	pthread_rwlock_rdlock(&segs_lock);
+	for (struct segment *s = segs; s; s = s->next)
+		seg_push(s);
+	pthread_rwlock_unlock(&segs_lock);
 }
 
 const char *dsm_strerror(int code)
@@ -116,26 +161,35 @@ const char *dsm_strerror(int code)
 	}
 }
 
+struct segment *api_attach(const char *host, uint16_t port, int *err)
+{
+	struct segment *s;
+
+	api_init_once();
+	s = seg_attach(host, port, err);
+	if (!s)
+		return NULL;
+	pthread_rwlock_wrlock(&segs_lock);
+	s->next = segs;
+	segs = s;
+	pthread_rwlock_unlock(&segs_lock);
+	return s;
+}
+
 void *init_slave(char *host_master, uint16_t port)
 {
 	struct segment *s;
 	int err;
 
-	api_init_once();
 	if (!host_master || !*host_master || port == 0) {
 		api_set_error(DSM_EINVAL);
 		return NULL;
 	}
-	s = seg_attach(host_master, port, &err);
+	s = api_attach(host_master, port, &err);
 	if (!s) {
 		api_set_error(err);
 		return NULL;
 	}
-	pthread_rwlock_wrlock(&segs_lock);
-	s->next = segs;
-	segs = s;
-	pthread_rwlock_unlock(&segs_lock);
-	api_register_atexit();
 	api_set_error(DSM_OK);
 	return s->base;
 }
@@ -152,7 +206,7 @@ int destroy_slave(void)
 		int r;
 
 		segs = s->next;
-		r = seg_detach(s);
+		r = seg_detach(s, 1);
 		if (rc == DSM_OK)
 			rc = r;
 	}
@@ -206,9 +260,13 @@ static int node_range_op(struct segment *s, enum dsm_kind op, size_t off,
 		rc = holds_take(s, first, last, write);
 		if (rc != 0)
 			return rc;
+		uint8_t pl[2 * sizeof(CONFIG_LEN)];
+
+		put_len(pl, (CONFIG_LEN)off);
+		put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
 		req_begin(s, &w);
 		if (atomic_load(&w.done) == 0 &&
-		    coh_release(s, op, w.id, off, len) < 0)
+		    coh_release(s, op, w.id, pl, 2 * DSM_LEN_BYTES) < 0)
 			svc_lost(s, strerror(errno));
 		rc = req_wait(s, &w);
 		if (rc == 0 && w.reply != K_OKUNL)

@@ -5,6 +5,8 @@
 #ifndef DSM_API_H
 #define DSM_API_H
 
+#include <stdint.h>
+
 struct master;
 
 /* Read DSM_LOG once per process. */
@@ -13,8 +15,16 @@ void api_init_once(void);
 /* Record the failure code of init_master/init_slave for dsm_last_error(). */
 void api_set_error(int code);
 
-/* Run destroy_slave/destroy_master at exit if the program did not. */
-void api_register_atexit(void);
+struct segment;
+
+/* Attach to a master and register the segment (init_slave, the shim). */
+struct segment *api_attach(const char *host, uint16_t port, int *err);
+
+/* Release and detach every segment without unmapping (process exit). */
+void api_detach_all_at_exit(void);
+
+/* Release every segment's modifications and wait (before exec). */
+void api_release_all(void);
 
 /*
  * The master of this process, kept alive (not destroyed) until

@@ -93,7 +93,6 @@ void *init_master(size_t size, uint16_t port)
 	the_master = m;
 	pthread_rwlock_unlock(&master_lock);
 	pthread_mutex_unlock(&master_mu);
-	api_register_atexit();
 	api_set_error(DSM_OK);
 	return master_store(m);
 }

@@ -48,7 +48,7 @@ static __attribute__((noreturn)) void coh_fatal(struct segment *s, size_t p,
 	if (n > 0)
 		(void)!write(STDERR_FILENO, line,
 			     (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-	_exit(1);
+	node_exit_now(1);
 }
 
 /* Put page p on the dirty list once (state_lock held). */
@@ -301,14 +301,13 @@ int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 /*
  * Release (application thread): send the diffs of every page this node
  * modified since its last release as UPDAT frames of request `id`, then the
- * closing frame `closing` (UNLOR/UNLOW with the range off/len, PUSH? or
- * DECO?).  The caller has registered a waiter for `id`.  Returns 0, or -1
- * with errno if the connection failed.
+ * closing frame `closing` with its payload (UNLOR/UNLOW range, OBJOP, or
+ * nothing for PUSH?/DECO?).  The caller has registered a waiter for `id`.
+ * Returns 0, or -1 with errno if the connection failed.
  */
 int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
-		size_t off, size_t len)
+		const uint8_t *payload, uint32_t plen)
 {
-	uint8_t pl[2 * sizeof(CONFIG_LEN)];
 	size_t used = 0, n;
 	uint32_t *snap;
 	int rc = 0;
@@ -340,16 +339,8 @@ int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
 	}
 	if (rc == 0)
 		rc = flush_if_full(s, id, &used, 1);
-	if (rc == 0) {
-		uint32_t plen = 0;
-
-		if (closing == K_UNLOR || closing == K_UNLOW) {
-			put_len(pl, (CONFIG_LEN)off);
-			put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
-			plen = 2 * DSM_LEN_BYTES;
-		}
-		rc = seg_send(s, closing, id, pl, plen);
-	}
+	if (rc == 0)
+		rc = seg_send(s, closing, id, payload, plen);
 	pthread_mutex_unlock(&s->send_lock);
 	return rc;
 }

@@ -7,7 +7,8 @@
  *     and routes replies to waiting application threads;
  *   - application threads send requests (lock, unlock, release) themselves
  *     and sleep until the service thread posts the reply (request.c).
- * Lock order: send_lock -> state_lock.  req_lock and hold_lock are leaves.
+ * Lock order: send_lock -> state_lock.  req_lock, hold_lock and obj_lock
+ * are leaves.
  * Nothing that holds state_lock or send_lock may touch a segment page that is
  * not present (it would fault and wait for the service thread).
  */
@@ -18,6 +19,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "dsm_wire.h"
 
@@ -34,9 +36,12 @@ enum page_state {
 #define PF_LISTED      0x02u	/* the page is in segment.dirty[] */
 
 struct waiter;
+struct mutex_rec;
 
 struct segment {
 	/* Immutable after attach. */
+	char host[256];			/* master, as given (re-attach at fork) */
+	uint16_t port;
 	char peer[80];			/* "host:port" for messages */
 	uint8_t *base;
 	size_t size, page_size, npages;
@@ -63,6 +68,10 @@ struct segment {
 	struct waiter *waiters;
 	uint32_t next_id;
 
+	/* obj_lock: which thread owns which mutex (sync.c). */
+	pthread_mutex_t obj_lock;
+	struct mutex_rec **mrecs;
+
 	/* hold_lock: locks this node holds, per page, for DSM_ENOTLOCKED. */
 	pthread_mutex_t hold_lock;
 	uint32_t *read_holds, *write_holds;
@@ -86,15 +95,24 @@ struct waiter {
 	atomic_uint done;		/* futex word: 0 waiting, 1 answered */
 	enum dsm_kind reply;		/* kind of the answer */
 	int code;			/* 0 or DSM_E* */
+	uint32_t result;		/* OBJOK: OR_* */
+	uint64_t value;			/* OBJOK: op-specific value */
 	struct waiter *next;
 };
 
 /* segment.c */
 struct segment *seg_attach(const char *host, uint16_t port, int *err);
-int seg_detach(struct segment *s);
+int seg_join(struct segment *s, uint64_t *base);
+int seg_push(struct segment *s);
+int seg_detach(struct segment *s, int teardown);
 /* Segment offset of [adr, adr+len) if inside s, else -1. */
 int seg_range(const struct segment *s, const void *adr, size_t len,
 	      size_t *off);
+
+/* fork.c */
+void seg_fork_prepare(struct segment *s);
+void seg_fork_parent(struct segment *s);
+int seg_fork_child(struct segment *s);
 
 /* net.c */
 int net_connect(const char *host, uint16_t port, char *peer, size_t peerlen);
@@ -115,7 +133,11 @@ int uffd_wake(int uffd, void *addr, size_t len);
 void req_begin(struct segment *s, struct waiter *w);
 void req_cancel(struct segment *s, struct waiter *w);
 int req_wait(struct segment *s, struct waiter *w);
+int req_wait_until(struct segment *s, struct waiter *w,
+		   const struct timespec *abstime, clockid_t clk);
 void req_post(struct segment *s, uint32_t id, enum dsm_kind reply, int code);
+void req_post_obj(struct segment *s, uint32_t id, uint32_t result,
+		  uint64_t value);
 void req_fail_all(struct segment *s, int code);
 
 /* coherence.c */
@@ -125,11 +147,16 @@ int coh_install(struct segment *s, size_t first, size_t count,
 int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 		   size_t count);
 int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
-		size_t off, size_t len);
+		const uint8_t *payload, uint32_t plen);
 void coh_free(struct segment *s);
 void coh_lost(struct segment *s);
 
 /* service.c */
+/* Set by the shim: a lost master ends the process with one line, since
+ * unmodified programs cannot handle an error (they would go on wrongly). */
+extern int node_exit_on_lost;
+/* End the process now (exit_group): no atexit, no interposed _exit. */
+__attribute__((noreturn)) void node_exit_now(int code);
 int svc_start(struct segment *s);
 void svc_stop(struct segment *s);
 void svc_lost(struct segment *s, const char *why);

@@ -8,6 +8,7 @@
  * later registrations fail immediately, so nothing waits on a dead master.
  */
 #include <errno.h>
+#include <time.h>
 #include <linux/futex.h>
 #include <stddef.h>
 #include <sys/syscall.h>
@@ -19,6 +20,19 @@
 static void futex_wait(atomic_uint *word, unsigned int val)
 {
 	syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+/* Wait on word until woken or the absolute time on clock clk; ETIMEDOUT. */
+static int futex_wait_until(atomic_uint *word, unsigned int val,
+			    const struct timespec *abstime, clockid_t clk)
+{
+	int op = FUTEX_WAIT_BITSET_PRIVATE |
+		 (clk == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+
+	if (syscall(SYS_futex, word, op, val, abstime, NULL,
+		    FUTEX_BITSET_MATCH_ANY) < 0 && errno == ETIMEDOUT)
+		return ETIMEDOUT;
+	return 0;
 }
 
 static void futex_wake(atomic_uint *word)
@@ -73,28 +87,77 @@ int req_wait(struct segment *s, struct waiter *w)
 }
 
 /*
+ * Sleep until w is answered or abstime (on clock clk, REALTIME or
+ * MONOTONIC) passes.  0 when answered (see w->code), ETIMEDOUT otherwise:
+ * w stays registered and the caller cancels the request, then req_wait()s
+ * for the final answer.
+ */
+int req_wait_until(struct segment *s, struct waiter *w,
+		   const struct timespec *abstime, clockid_t clk)
+{
+	(void)s;
+	while (atomic_load_explicit(&w->done, memory_order_acquire) == 0)
+		if (futex_wait_until(&w->done, 0, abstime, clk) == ETIMEDOUT &&
+		    atomic_load_explicit(&w->done, memory_order_acquire) == 0)
+			return ETIMEDOUT;
+	return 0;
+}
+
+/* Unlink the waiter with this id (req_lock held); NULL if none. */
+static struct waiter *req_take(struct segment *s, uint32_t id)
+{
+	for (struct waiter **pp = &s->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct waiter *w = *pp;
+
+			*pp = w->next;
+			return w;
+		}
+	}
+	return NULL;
+}
+
+/* Mark w answered and wake it (req_lock held).  After the store the waiter
+ * may return and free its stack; a futex wake on a stale address is
+ * harmless. */
+static void req_complete(struct waiter *w)
+{
+	atomic_store_explicit(&w->done, 1, memory_order_release);
+	futex_wake(&w->done);
+}
+
+/*
  * Complete the waiter with this id (service thread).  A reply nobody waits
  * for is ignored: it can only follow a request whose sender gave up.
  */
 void req_post(struct segment *s, uint32_t id, enum dsm_kind reply, int code)
 {
-	struct waiter *w = NULL;
+	struct waiter *w;
 
 	pthread_mutex_lock(&s->req_lock);
-	for (struct waiter **pp = &s->waiters; *pp; pp = &(*pp)->next) {
-		if ((*pp)->id == id) {
-			w = *pp;
-			*pp = w->next;
-			break;
-		}
-	}
+	w = req_take(s, id);
 	if (w) {
 		w->reply = reply;
 		w->code = code;
-		/* After this store the waiter may return and free its stack;
-		 * the futex wake on a stale address is harmless. */
-		atomic_store_explicit(&w->done, 1, memory_order_release);
-		futex_wake(&w->done);
+		req_complete(w);
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+/* Post an OBJOK answer (service thread). */
+void req_post_obj(struct segment *s, uint32_t id, uint32_t result,
+		  uint64_t value)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&s->req_lock);
+	w = req_take(s, id);
+	if (w) {
+		w->reply = K_OBJOK;
+		w->code = 0;
+		w->result = result;
+		w->value = value;
+		req_complete(w);
 	}
 	pthread_mutex_unlock(&s->req_lock);
 }
@@ -109,8 +172,7 @@ void req_fail_all(struct segment *s, int code)
 		s->waiters = w->next;
 		w->code = code;
 		w->reply = K_ERROR;
-		atomic_store_explicit(&w->done, 1, memory_order_release);
-		futex_wake(&w->done);
+		req_complete(w);
 	}
 	pthread_mutex_unlock(&s->req_lock);
 }

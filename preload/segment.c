@@ -18,6 +18,7 @@
 #include "dsm.h"
 #include "dsm_log.h"
 #include "node.h"
+#include "sync.h"
 
 #define JOIN_TIMEOUT_MS 5000
 
@@ -26,7 +27,7 @@
  * Fills node_id, page size, base and size.  0, or a DSM_E* code after one
  * error line.
  */
-static int seg_join(struct segment *s, uint64_t *base)
+int seg_join(struct segment *s, uint64_t *base)
 {
 	uint8_t pl[10], hdr[DSM_HDR_LEN], *body = NULL;
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
@@ -172,6 +173,8 @@ static void seg_free(struct segment *s)
 	pthread_mutex_destroy(&s->send_lock);
 	pthread_mutex_destroy(&s->req_lock);
 	pthread_mutex_destroy(&s->hold_lock);
+	pthread_mutex_destroy(&s->obj_lock);
+	sync_free(s);
 	free(s);
 }
 
@@ -194,6 +197,9 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 	pthread_mutex_init(&s->send_lock, NULL);
 	pthread_mutex_init(&s->req_lock, NULL);
 	pthread_mutex_init(&s->hold_lock, NULL);
+	pthread_mutex_init(&s->obj_lock, NULL);
+	snprintf(s->host, sizeof(s->host), "%s", host);
+	s->port = port;
 
 	s->sock = net_connect(host, port, s->peer, sizeof(s->peer));
 	if (s->sock < 0) {
@@ -240,11 +246,29 @@ err:
 }
 
 /*
- * Release everything this node modified, tell the master (DECO?), stop the
- * service thread and unmap.  Returns 0, or DSM_ELOST if the master was gone
- * (the segment is torn down anyway).
+ * Release everything this node modified and wait until the master has
+ * applied it (PUSH?).  0, or DSM_ELOST.
  */
-int seg_detach(struct segment *s)
+int seg_push(struct segment *s)
+{
+	struct waiter w;
+
+	if (atomic_load(&s->lost))
+		return DSM_ELOST;
+	req_begin(s, &w);
+	if (atomic_load(&w.done) == 0 &&
+	    coh_release(s, K_PUSHQ, w.id, NULL, 0) < 0)
+		svc_lost(s, strerror(errno));
+	return req_wait(s, &w);
+}
+
+/*
+ * Release everything this node modified, tell the master (DECO?) and stop
+ * the service thread.  With `teardown`, also unmap the segment and free s;
+ * without (the process is exiting: other threads may still look at the
+ * memory), leave both.  Returns 0, or DSM_ELOST if the master was gone.
+ */
+int seg_detach(struct segment *s, int teardown)
 {
 	int rc = DSM_ELOST;
 
@@ -253,11 +277,14 @@ int seg_detach(struct segment *s)
 		struct waiter w;
 
 		req_begin(s, &w);
-		if (coh_release(s, K_DECOQ, w.id, 0, 0) < 0)
+		if (atomic_load(&w.done) == 0 &&
+		    coh_release(s, K_DECOQ, w.id, NULL, 0) < 0)
 			svc_lost(s, strerror(errno));
 		rc = req_wait(s, &w);
 	}
 	svc_stop(s);
+	if (!teardown)
+		return rc;
 	close(s->sock);
 	close(s->uffd);
 	close(s->wakefd);

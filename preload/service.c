@@ -20,11 +20,20 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dsm.h"
 #include "dsm_log.h"
 #include "node.h"
+
+int node_exit_on_lost;
+
+void node_exit_now(int code)
+{
+	for (;;)
+		syscall(SYS_exit_group, code);
+}
 
 /*
  * Mark the master lost, once: shut the socket so blocked senders fail, fail
@@ -43,8 +52,13 @@ void svc_lost(struct segment *s, const char *why)
 	/* A thread stuck on a page ends the process with its own line, which
 	 * names the cause; otherwise say it once here. */
 	coh_lost(s);
-	if (!atomic_load(&s->detaching))
-		dsm_err("lost the master %s: %s", s->peer, why);
+	if (atomic_load(&s->detaching))
+		return;
+	if (node_exit_on_lost) {
+		dsm_err("lost the master %s: %s; exiting", s->peer, why);
+		node_exit_now(1);
+	}
+	dsm_err("lost the master %s: %s", s->peer, why);
 }
 
 static int bad_frame(struct segment *s, enum dsm_kind kind)
@@ -124,6 +138,15 @@ static int on_inval(struct segment *s, uint32_t id, const uint8_t *p,
 	return 0;
 }
 
+static int on_objok(struct segment *s, uint32_t id, const uint8_t *p,
+		    uint32_t len)
+{
+	if (len != DSM_OBJOK_LEN)
+		return bad_frame(s, K_OBJOK);
+	req_post_obj(s, id, get_u32(p), (uint64_t)get_len(p + 4));
+	return 0;
+}
+
 /* Handle one frame; -1 when the connection is finished. */
 static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 		     const uint8_t *p, uint32_t len)
@@ -149,6 +172,8 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 		return on_pages(s, p, len);
 	case K_INVAL:
 		return on_inval(s, id, p, len);
+	case K_OBJOK:
+		return on_objok(s, id, p, len);
 	case K_RELEA:
 		svc_lost(s, "the master shut down");
 		return -1;

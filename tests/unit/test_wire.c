@@ -134,7 +134,8 @@ static void test_hdr(void)
 static const char *const documented_kinds[] = {
 	"JOIN?", "JOIN!", "ERROR", "LOCKR", "LOCKW", "OKLOC", "UNLOR",
 	"UNLOW", "OKUNL", "PUSH?", "PUSH!", "UPDAT", "GETPG", "PAGES",
-	"INVAL", "OKINV", "DECO?", "DECO!", "RELEA",
+	"INVAL", "OKINV", "DECO?", "DECO!", "RELEA", "OBJOP", "OBJOK",
+	"OBJCN",
 };
 
 static void test_kinds(void)

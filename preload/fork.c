@@ -1,0 +1,113 @@
+/*
+ * fork.c - a node that forks: the child becomes a new node.
+ *
+ * Before fork the parent releases (PUSH?) so the master holds everything it
+ * wrote, then takes the segment's runtime locks so the child inherits them
+ * in a consistent state.  The child's copy of the mapping lost the
+ * userfaultfd registration (the kernel does not carry it over without
+ * UFFD_FEATURE_EVENT_FORK), so an unfetched page would read as zeros: the
+ * child registers a new userfaultfd, drops every page it inherited, opens
+ * its own connection (JOIN?, a new node id) and starts its own service
+ * thread, all before fork() returns in it (DESIGN.md section 5).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "dsm.h"
+#include "dsm_log.h"
+#include "node.h"
+#include "sync.h"
+
+void seg_fork_prepare(struct segment *s)
+{
+	if (seg_push(s) != 0 && !atomic_load(&s->detaching))
+		dsm_warn("fork: could not release to master %s before forking",
+			 s->peer);
+	pthread_mutex_lock(&s->send_lock);
+	pthread_mutex_lock(&s->state_lock);
+	pthread_mutex_lock(&s->req_lock);
+	pthread_mutex_lock(&s->hold_lock);
+	pthread_mutex_lock(&s->obj_lock);
+}
+
+void seg_fork_parent(struct segment *s)
+{
+	pthread_mutex_unlock(&s->obj_lock);
+	pthread_mutex_unlock(&s->hold_lock);
+	pthread_mutex_unlock(&s->req_lock);
+	pthread_mutex_unlock(&s->state_lock);
+	pthread_mutex_unlock(&s->send_lock);
+}
+
+/* The child's view: nothing cached, nothing held, nobody waiting. */
+static void child_reset(struct segment *s)
+{
+	pthread_mutex_init(&s->send_lock, NULL);
+	pthread_mutex_init(&s->state_lock, NULL);
+	pthread_mutex_init(&s->req_lock, NULL);
+	pthread_mutex_init(&s->hold_lock, NULL);
+	pthread_mutex_init(&s->obj_lock, NULL);
+	coh_free(s);
+	memset(s->pstate, PG_INVALID, s->npages);
+	memset(s->pflags, 0, s->npages);
+	memset(s->read_holds, 0, s->npages * sizeof(*s->read_holds));
+	memset(s->write_holds, 0, s->npages * sizeof(*s->write_holds));
+	s->ndirty = 0;
+	sync_reset(s);
+	s->waiters = NULL;
+	s->rlen = 0;
+	atomic_store(&s->lost, 0);
+	atomic_store(&s->stopping, 0);
+	atomic_store(&s->detaching, 0);
+	/* The parent's descriptors: close our copies only (no shutdown). */
+	close(s->sock);
+	close(s->uffd);
+	close(s->wakefd);
+	s->sock = s->uffd = s->wakefd = -1;
+}
+
+/*
+ * Make the child of a fork a node of its own.  Returns 0, or a DSM_E* code
+ * after one error line; the caller decides what a child that could not
+ * attach does.
+ */
+int seg_fork_child(struct segment *s)
+{
+	uint8_t *base = s->base;
+	size_t size = s->size;
+	uint64_t newbase = 0;
+	int code;
+
+	child_reset(s);
+	s->uffd = uffd_open();
+	if (s->uffd < 0)
+		return DSM_ESYS;
+	/* Register first, then drop: from here every access faults to us. */
+	if (uffd_register(s->uffd, base, size) < 0)
+		return DSM_ESYS;
+	if (madvise(base, size, MADV_DONTNEED) < 0) {
+		dsm_err("madvise(MADV_DONTNEED) of the segment after fork: %s",
+			strerror(errno));
+		return DSM_ESYS;
+	}
+	s->sock = net_connect(s->host, s->port, s->peer, sizeof(s->peer));
+	if (s->sock < 0)
+		return DSM_ELOST;
+	code = seg_join(s, &newbase);
+	if (code != 0)
+		return code;
+	if ((uint8_t *)(uintptr_t)newbase != base || s->size != size) {
+		dsm_err("after fork, master %s announces a different segment "
+			"(0x%" PRIx64 ", %zu bytes)", s->peer, newbase, s->size);
+		return DSM_EPROTO;
+	}
+	if (svc_start(s) < 0)
+		return DSM_ESYS;
+	dsm_info("forked child attached to master %s as node %u", s->peer,
+		 s->node_id);
+	return 0;
+}

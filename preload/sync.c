@@ -1,0 +1,326 @@
+/*
+ * sync.c - distributed synchronisation objects, node side (see sync.h).
+ *
+ * Every operation is one OBJOP request; the release-type ones (unlock, post,
+ * barrier, condition wait and signal) first send this node's modifications,
+ * with the OBJOP as the release's closing frame, so the master performs them
+ * only after every other copy of the modified pages is invalidated.  A timed
+ * wait that expires sends OBJCN and then still waits for the final answer,
+ * which is either the grant (the timeout lost the race) or TIMEDOUT: the
+ * master's state and ours never disagree.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dsm.h"
+#include "dsm_log.h"
+#include "node.h"
+#include "sync.h"
+
+/* What this node knows of one mutex: the thread that owns it, how many
+ * times it locked it, and its type (learnt from init or a grant). */
+struct mutex_rec {
+	size_t off;
+	pid_t owner;		/* 0: no thread of this node owns it */
+	uint32_t count;
+	uint8_t type;
+	struct mutex_rec *next;
+};
+
+#define MREC_BUCKETS 256
+
+static inline size_t mrec_bucket(size_t off)
+{
+	return (off / 8) % MREC_BUCKETS;
+}
+
+/* The record for off (obj_lock held); created when `create`.  NULL if
+ * absent, or out of memory. */
+static struct mutex_rec *mrec_get(struct segment *s, size_t off, int create)
+{
+	struct mutex_rec **b, *r;
+
+	if (!s->mrecs) {
+		if (!create)
+			return NULL;
+		s->mrecs = calloc(MREC_BUCKETS, sizeof(*s->mrecs));
+		if (!s->mrecs)
+			return NULL;
+	}
+	b = &s->mrecs[mrec_bucket(off)];
+	for (r = *b; r; r = r->next)
+		if (r->off == off)
+			return r;
+	if (!create)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->off = off;
+	r->next = *b;
+	*b = r;
+	return r;
+}
+
+static void mrec_remove(struct segment *s, size_t off)
+{
+	if (!s->mrecs)
+		return;
+	for (struct mutex_rec **pp = &s->mrecs[mrec_bucket(off)]; *pp;
+	     pp = &(*pp)->next) {
+		if ((*pp)->off == off) {
+			struct mutex_rec *r = *pp;
+
+			*pp = r->next;
+			free(r);
+			return;
+		}
+	}
+}
+
+void sync_free(struct segment *s)
+{
+	if (!s->mrecs)
+		return;
+	for (size_t i = 0; i < MREC_BUCKETS; i++) {
+		while (s->mrecs[i]) {
+			struct mutex_rec *r = s->mrecs[i];
+
+			s->mrecs[i] = r->next;
+			free(r);
+		}
+	}
+	free(s->mrecs);
+	s->mrecs = NULL;
+}
+
+void sync_reset(struct segment *s)
+{
+	sync_free(s);
+}
+
+/* errno value for an OBJOK result. */
+static int result_errno(struct segment *s, uint32_t result, size_t off)
+{
+	switch (result) {
+	case OR_OK:		return 0;
+	case OR_BUSY:		return EBUSY;
+	case OR_TIMEDOUT:	return ETIMEDOUT;
+	case OR_AGAIN:		return EAGAIN;
+	case OR_PERM:		return EPERM;
+	case OR_INVAL:		return EINVAL;
+	case OR_EXIST:		return EEXIST;
+	case OR_NOENT:		return ENOENT;
+	case OR_FBIG:		return EFBIG;
+	case OR_OVERFLOW:	return EOVERFLOW;
+	case OR_BROKEN:
+		/* The round can never complete: waiting would hang. */
+		dsm_err("the barrier at %p is broken: a node that waited on it "
+			"is gone; exiting", (void *)(s->base + off));
+		node_exit_now(1);
+	default:
+		dsm_err("master %s answered with unknown result %u", s->peer,
+			result);
+		return EIO;
+	}
+}
+
+static int valid_abstime(const struct timespec *t)
+{
+	return t->tv_nsec >= 0 && t->tv_nsec < 1000000000L && t->tv_sec >= 0;
+}
+
+int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
+	     uint64_t arg, const struct timespec *abstime, clockid_t clk,
+	     uint64_t *value)
+{
+	uint8_t pl[DSM_OBJOP_LEN];
+	struct waiter w;
+	int rc;
+
+	if (abstime && !valid_abstime(abstime))
+		return EINVAL;
+	put_u8(pl, (uint8_t)op);
+	put_u8(pl + 1, arg8);
+	put_u16(pl + 2, 0);
+	put_len(pl + 4, (CONFIG_LEN)off);
+	put_len(pl + 4 + DSM_LEN_BYTES, (CONFIG_LEN)arg);
+	req_begin(s, &w);
+	if (atomic_load(&w.done) == 0) {
+		if (dsm_objop_is_release(op)) {
+			rc = coh_release(s, K_OBJOP, w.id, pl, DSM_OBJOP_LEN);
+		} else {
+			pthread_mutex_lock(&s->send_lock);
+			rc = seg_send(s, K_OBJOP, w.id, pl, DSM_OBJOP_LEN);
+			pthread_mutex_unlock(&s->send_lock);
+		}
+		if (rc < 0)
+			svc_lost(s, strerror(errno));
+	}
+	if (abstime && req_wait_until(s, &w, abstime, clk) == ETIMEDOUT) {
+		pthread_mutex_lock(&s->send_lock);
+		rc = seg_send(s, K_OBJCN, w.id, NULL, 0);
+		pthread_mutex_unlock(&s->send_lock);
+		if (rc < 0)
+			svc_lost(s, strerror(errno));
+	}
+	rc = req_wait(s, &w);
+	if (rc != 0)
+		return EIO;	/* master lost (and not configured to exit) */
+	if (w.reply != K_OBJOK)
+		return EIO;
+	if (value)
+		*value = w.value;
+	return result_errno(s, w.result, off);
+}
+
+int sync_mutex_init(struct segment *s, size_t off, int type)
+{
+	int rc = sync_obj(s, OP_MUTEX_INIT, off, (uint8_t)type, 0, NULL, 0,
+			  NULL);
+
+	if (rc == 0) {
+		struct mutex_rec *r;
+
+		pthread_mutex_lock(&s->obj_lock);
+		r = mrec_get(s, off, 1);
+		if (r) {
+			r->type = (uint8_t)type;
+			r->owner = 0;
+			r->count = 0;
+		}
+		pthread_mutex_unlock(&s->obj_lock);
+	}
+	return rc;
+}
+
+/*
+ * Lock a mutex.  A thread that already owns it is answered here, as POSIX
+ * says for its type: recursive counts, errorcheck refuses (EDEADLK, or
+ * EBUSY for trylock), normal deadlocks like glibc's (the request queues
+ * behind this node's own hold) except that trylock says EBUSY.
+ */
+int sync_mutex_lock(struct segment *s, size_t off, enum sync_wait how,
+		    const struct timespec *abstime, clockid_t clk)
+{
+	pid_t me = gettid();
+	struct mutex_rec *r;
+	uint64_t type = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 0);
+	if (r && r->owner == me) {
+		rc = -1;
+		if (r->type == DSM_MUTEX_RECURSIVE)
+			rc = r->count == UINT32_MAX ? EAGAIN : (r->count++, 0);
+		else if (r->type == DSM_MUTEX_ERRORCHECK)
+			rc = how == SYNC_TRY ? EBUSY : EDEADLK;
+		else if (how == SYNC_TRY)
+			rc = EBUSY;
+		if (rc >= 0) {
+			pthread_mutex_unlock(&s->obj_lock);
+			return rc;
+		}
+	}
+	pthread_mutex_unlock(&s->obj_lock);
+
+	rc = sync_obj(s, how == SYNC_TRY ? OP_MUTEX_TRYLOCK : OP_MUTEX_LOCK,
+		      off, 0, 0, how == SYNC_UNTIL ? abstime : NULL, clk,
+		      &type);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 1);
+	if (r) {
+		r->owner = me;
+		r->count = 1;
+		r->type = (uint8_t)type;
+	}
+	pthread_mutex_unlock(&s->obj_lock);
+	return r ? 0 : ENOMEM;
+}
+
+/*
+ * Unlock a mutex: EPERM if a typed (recursive, errorcheck) mutex is not
+ * owned by the calling thread; a recursive one only counts down until its
+ * last unlock, which is the release.
+ */
+int sync_mutex_unlock(struct segment *s, size_t off)
+{
+	pid_t me = gettid();
+	struct mutex_rec *r;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 0);
+	if (r) {
+		if (r->type != DSM_MUTEX_NORMAL && r->owner != me) {
+			pthread_mutex_unlock(&s->obj_lock);
+			return EPERM;
+		}
+		if (r->type == DSM_MUTEX_RECURSIVE && r->count > 1) {
+			r->count--;
+			pthread_mutex_unlock(&s->obj_lock);
+			return 0;
+		}
+		r->owner = 0;
+		r->count = 0;
+	}
+	pthread_mutex_unlock(&s->obj_lock);
+	return sync_obj(s, OP_MUTEX_UNLOCK, off, 0, 0, NULL, 0, NULL);
+}
+
+int sync_mutex_destroy(struct segment *s, size_t off)
+{
+	int rc = sync_obj(s, OP_DESTROY, off, 0, 0, NULL, 0, NULL);
+
+	if (rc == 0) {
+		pthread_mutex_lock(&s->obj_lock);
+		mrec_remove(s, off);
+		pthread_mutex_unlock(&s->obj_lock);
+	}
+	return rc;
+}
+
+/*
+ * Wait on condition `cond` with mutex `mutex` held by the calling thread.
+ * The master unlocks the mutex and queues us in one step (no lost wake-up)
+ * and answers once we hold the mutex again, also after a timeout.
+ */
+int sync_cond_wait(struct segment *s, size_t cond, size_t mutex,
+		   const struct timespec *abstime, clockid_t clk)
+{
+	pid_t me = gettid();
+	struct mutex_rec *r;
+	uint32_t saved = 1;
+	int rc;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, mutex, 0);
+	if (r) {
+		if (r->type != DSM_MUTEX_NORMAL && r->owner != me) {
+			pthread_mutex_unlock(&s->obj_lock);
+			return EPERM;
+		}
+		saved = r->count ? r->count : 1;
+		r->owner = 0;
+		r->count = 0;
+	}
+	pthread_mutex_unlock(&s->obj_lock);
+
+	rc = sync_obj(s, OP_COND_WAIT, cond, 0, mutex, abstime, clk, NULL);
+	if (rc == 0 || rc == ETIMEDOUT || rc == EINVAL) {
+		/* We hold the mutex again (or never let it go). */
+		pthread_mutex_lock(&s->obj_lock);
+		r = mrec_get(s, mutex, 1);
+		if (r) {
+			r->owner = me;
+			r->count = saved;
+		}
+		pthread_mutex_unlock(&s->obj_lock);
+	}
+	return rc;
+}
