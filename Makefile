@@ -51,12 +51,15 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
 SCENARIOS := $(patsubst %/Makefile,%,$(wildcard tests/*/Makefile))
 
+SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/%.o)
+
 LIBDSM := $(BUILD)/libdsm.so
+PRELOAD := $(BUILD)/libdsm_preload.so
 MASTER := $(BUILD)/dsm-master
 
 .PHONY: all clean demo test check-tests scenarios install uninstall
 
-all: $(MASTER) $(LIBDSM)
+all: $(MASTER) $(LIBDSM) $(PRELOAD)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -65,6 +68,12 @@ $(BUILD)/%.o: %.c
 $(LIBDSM): $(LIB_OBJS) preload/libdsm.map
 	$(CC) -shared -Wl,-soname,libdsm.so -Wl,--version-script=preload/libdsm.map \
 		-o $@ $(LIB_OBJS) $(DSM_LDFLAGS)
+
+# The shim: the same runtime plus the interposers; it exports only the
+# interposed functions (preload/shim.map).
+$(PRELOAD): $(LIB_OBJS) $(SHIM_OBJS) preload/shim.map
+	$(CC) -shared -Wl,-soname,libdsm_preload.so -Wl,--version-script=preload/shim.map \
+		-o $@ $(LIB_OBJS) $(SHIM_OBJS) -ldl $(DSM_LDFLAGS)
 
 $(MASTER): $(BUILD)/$(MASTER_MAIN:.c=.o) $(LIB_OBJS)
 	$(CC) -o $@ $^ $(DSM_LDFLAGS)
@@ -101,10 +110,12 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(MASTER) $(DESTDIR)$(PREFIX)/bin/dsm-master
 	install -m 755 $(LIBDSM) $(DESTDIR)$(PREFIX)/lib/libdsm.so
+	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libdsm_preload.so
 	install -m 644 include/dsm.h $(DESTDIR)$(PREFIX)/include/dsm.h
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/dsm-master $(DESTDIR)$(PREFIX)/lib/libdsm.so \
+		$(DESTDIR)$(PREFIX)/lib/libdsm_preload.so \
 		$(DESTDIR)$(PREFIX)/include/dsm.h
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -66,7 +66,8 @@ struct mconn *mconn_new(struct master *m, int fd, const char *peer)
 void mconn_free(struct master *m, struct mconn *c)
 {
 	assert(c->state == MC_DEAD && c->fd < 0);
-	assert(!c->part.holds && !c->part.reqs && !c->part.rel_head);
+	assert(!c->part.holds && !c->part.reqs && !c->part.rel_head &&
+	       !c->part.objrecs);
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c->copyset);

@@ -70,7 +70,11 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 	case K_OKINV:
 	case K_PUSHQ:
 	case K_DECOQ:
+	case K_OBJCN:
 		min = max = 0;
+		break;
+	case K_OBJOP:
+		min = max = DSM_OBJOP_LEN;
 		break;
 	case K_UPDAT:
 		min = 1;
@@ -245,6 +249,35 @@ static void disp_updat(struct master *m, struct mconn *c, uint32_t id,
 }
 
 /*
+ * OBJOP: u8 op, u8 arg8, u16 0, L offset, L arg (the length was checked
+ * with the header).  An unknown op cannot be trusted: ERROR DSM_EPROTO and
+ * close.  A release-type op closes release id and is performed when the
+ * release finishes; the others at once.  An offset outside the segment is
+ * answered ERROR DSM_ERANGE with the id (for a release, once the release
+ * is complete: its data is never dropped because the op was wrong).
+ */
+static void disp_objop(struct master *m, struct mconn *c, uint32_t id,
+		       struct dsm_rd *r)
+{
+	struct mobj_args a;
+
+	a.op = dsm_rd_u8(r);
+	a.arg8 = dsm_rd_u8(r);
+	(void)dsm_rd_take(r, 2);	/* reserved */
+	a.off = dsm_rd_len(r);
+	a.arg = dsm_rd_len(r);
+	if (a.op == 0 || a.op >= OP_NOPS) {
+		mconn_fail(m, c, DSM_EPROTO, "OBJOP %u with unknown operation "
+			   "%u", id, a.op);
+		return;
+	}
+	if (dsm_objop_is_release(a.op))
+		mobj_close(m, c, id, &a);
+	else
+		mobj_op(m, c, id, &a);
+}
+
+/*
  * Handle one complete frame from c whose header mdisp_check_header
  * accepted.  p[0..len) stays valid for the duration of the call.
  */
@@ -286,6 +319,12 @@ void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		break;
 	case K_OKINV:
 		mrel_okinv(m, c, id);
+		break;
+	case K_OBJOP:
+		disp_objop(m, c, id, &r);
+		break;
+	case K_OBJCN:
+		mobj_cancel(m, c, id);
 		break;
 	case K_GETPG:
 		a = dsm_rd_len(&r);

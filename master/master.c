@@ -128,6 +128,7 @@ struct master *master_create(const struct master_config *cfg, int *err)
 			(unsigned long long)m->base);
 		goto err;
 	}
+	mobj_init(m);
 	m->out_cap = ((size_t)64 << 20) + m->size;
 	m->upd_cap = m->size > (SIZE_MAX - (1u << 20)) / 2 ?
 		SIZE_MAX : 2 * m->size + (1u << 20);
@@ -405,6 +406,7 @@ void master_destroy(struct master *m)
 		mpart_cleanup(m, &m->local);
 	}
 	mlock_free_spares(m);
+	mobj_free_all(m);
 	if (m->lfd >= 0)
 		close(m->lfd);
 	if (m->stopfd >= 0)

@@ -16,6 +16,9 @@
  *   release.c  mrel_     releases, invalidations, completion
  *   part.c     mpart_    what connections and the local participant share
  *   local.c    mlocal_   the local participant and master_wait_idle
+ *   objects.c  mobj_     synchronisation objects: table, records, ops, cancel
+ *   objlock.c  mobjlock_ mutexes, rwlocks, condition variables
+ *   objwait.c  mobjwait_ barriers, semaphores, the shared memory object
  */
 #ifndef MASTER_INT_H
 #define MASTER_INT_H
@@ -49,6 +52,8 @@ struct master;
 struct mconn;
 struct mpart;
 struct mlocal_req;
+struct mobj;
+struct mobj_req;
 
 /* What an epoll event's data.ptr points at. */
 enum mwatch_kind { MW_LISTEN, MW_STOP, MW_LOCAL, MW_CONN };
@@ -95,7 +100,13 @@ struct mpage {
 	uint32_t nreaders;		/* shared holds, summed over owners */
 };
 
-enum mrel_kind { MREL_UNLOR, MREL_UNLOW, MREL_PUSH, MREL_DECO };
+enum mrel_kind { MREL_UNLOR, MREL_UNLOW, MREL_PUSH, MREL_DECO, MREL_OBJ };
+
+/* The arguments of an OBJOP (docs/PROTOCOL.md, "Synchronisation objects"). */
+struct mobj_args {
+	uint8_t op, arg8;
+	uint64_t off, arg;
+};
 
 /*
  * A closed release: its diffs are applied, its INVALs sent; it is complete
@@ -111,6 +122,12 @@ struct mrel {
 	uint32_t pending;
 	struct mlocal_req *lreq;
 	struct mrel *next;
+	/* MREL_OBJ: the operation performed when the release finishes, the
+	 * records set aside for it (waiter, barrier membership; NULL if they
+	 * could not be allocated) and whether OBJCN cancelled it meanwhile. */
+	struct mobj_args obj;
+	struct mobj_req *spare[2];
+	int cancelled;
 };
 
 /* One INVAL frame sent to a connection and not yet acknowledged. */
@@ -139,6 +156,7 @@ struct mupd {
 struct mpart {
 	struct mconn *conn;		/* NULL for the local participant */
 	int alive;			/* cleared by mpart_cleanup */
+	int left;			/* went away through DECO? */
 	struct mhold *holds;
 	struct mlock_req *reqs;
 	struct mrel *rel_head, *rel_tail;	/* closed releases, FIFO */
@@ -146,6 +164,8 @@ struct mpart {
 	struct mpart *ready_next;
 	struct mupd *upd;
 	size_t upd_bytes;		/* buffered UPDAT bytes, capped */
+	struct mobj_req *objrecs;	/* object holds, waits, memberships */
+	size_t nobjrecs;		/* capped at m->objs.rec_cap */
 };
 
 enum mconn_state { MC_AWAIT_JOIN, MC_JOINED, MC_CLOSING, MC_DEAD };
@@ -187,6 +207,86 @@ struct mconn {
 	struct mconn *dead_next;
 };
 
+/* Types of synchronisation objects (MOBJ_NONE only while being made). */
+enum mobj_type { MOBJ_NONE = 0, MOBJ_MUTEX, MOBJ_RW, MOBJ_BARRIER, MOBJ_COND,
+		 MOBJ_SEM };
+
+/* What a participant's object record stands for. */
+enum mobj_rkind {
+	MR_LOCK,		/* waits for a mutex (MUTEX_LOCK) */
+	MR_REACQ,		/* condition waiter, signalled or cancelled,
+				   waits to get its mutex back */
+	MR_RDLOCK,		/* waits for a rwlock, shared */
+	MR_WRLOCK,		/* waits for a rwlock, exclusive */
+	MR_COND,		/* waits on a condition */
+	MR_SEM,			/* waits on a semaphore */
+	MR_BARRIER,		/* waits for a barrier's round to complete */
+	MR_HOLD_MUTEX,		/* holds a mutex */
+	MR_HOLD_READ,		/* holds a rwlock shared, `count` times */
+	MR_HOLD_WRITE,		/* holds a rwlock exclusive */
+	MR_MEMBER		/* waited on this barrier since its last init */
+};
+
+/*
+ * One participant's hold on, wait for, or membership of one object.  A
+ * waiting record becomes the hold record when it is granted, so granting
+ * never allocates.  Linked into its object's queue (waits) or hold list
+ * (rwlock read holds, barrier members; a mutex or write hold is pointed at
+ * by the object), and into its owner's list.
+ */
+struct mobj_req {
+	struct mpart *owner;
+	struct mobj *obj;
+	uint32_t id;			/* request to answer (waits) */
+	uint8_t kind;			/* enum mobj_rkind */
+	uint8_t cancelled;		/* MR_REACQ: answer TIMEDOUT */
+	uint64_t count;			/* MR_HOLD_READ */
+	struct mobj *mutex;		/* MR_COND: mutex to take back */
+	struct mobj_req *qprev, *qnext;	/* object's queue or hold list */
+	struct mobj_req *oprev, *onext;	/* owner's records */
+};
+
+/*
+ * A synchronisation object, keyed by its offset in the segment.  `refs`
+ * counts the condition waiters that will come back to a mutex: such a mutex
+ * is busy (cannot be destroyed or retyped), so moving a waiter to it never
+ * needs to create it.
+ */
+struct mobj {
+	uint64_t off;
+	struct mobj *hnext;		/* hash chain */
+	uint8_t type;			/* enum mobj_type */
+	struct mobj_req *qhead, *qtail;	/* FIFO of waiting records */
+	struct mobj_req *lhead, *ltail;	/* read holds / barrier members */
+	union {
+		struct {
+			struct mobj_req *holder;
+			size_t refs;
+			uint8_t type;	/* enum dsm_mutex_type */
+		} mx;
+		struct {
+			struct mobj_req *writer;
+			uint64_t nreaders;	/* read holds of every owner */
+		} rw;
+		struct {
+			uint32_t count, arrived;
+			uint64_t rounds;
+			uint8_t init, broken;
+		} bar;
+		struct {
+			uint32_t value;
+		} sem;
+	} u;
+};
+
+/* Objects by offset: chained hash, power-of-two buckets, capped count. */
+struct mobj_table {
+	struct mobj **buckets;
+	size_t nbuckets, count;
+	size_t cap;			/* objects per segment */
+	size_t rec_cap;			/* object records per participant */
+};
+
 /* A call of master_local_lock/unlock, on its caller's stack. */
 struct mlocal_req {
 	struct mlocal_req *next;
@@ -222,6 +322,9 @@ struct master {
 	struct mconn *dead;		/* freed after the poll pass */
 	struct mconn *doomed;		/* killed at the next safe point */
 	struct mpart *ready_head, *ready_tail;	/* releases to finish */
+	struct mobj_table objs;		/* synchronisation objects */
+	int shm_exists;			/* the segment's shm object */
+	uint64_t shm_size;
 	uint32_t next_node_id, next_inval;
 	int stopping, ran, busy;
 
@@ -331,6 +434,8 @@ void mupd_discard_all(struct mpart *p);
 int mrel_close(struct master *m, struct mpart *p, enum mrel_kind kind,
 	       uint32_t id, uint64_t off, uint64_t len,
 	       struct mlocal_req *lreq);
+int mrel_close_obj(struct master *m, struct mpart *p, uint32_t id,
+		   const struct mobj_args *a, struct mobj_req *spare[2]);
 void mrel_okinv(struct master *m, struct mconn *c, uint32_t id);
 void mrel_run(struct master *m, struct mpart *p);
 void mrel_part_cleanup(struct master *m, struct mpart *p);
@@ -350,5 +455,67 @@ void mlocal_done(struct master *m, struct mlocal_req *r, int result);
 void mlocal_shutdown(struct master *m);
 void mlocal_node_joined(struct master *m);
 void mlocal_node_left(struct master *m);
+
+/*
+ * An object operation being performed: its request, and what it answers.
+ * Handlers set result/value, or `queued` when the request now waits (it is
+ * answered when granted).  spare[] are records set aside for a release-type
+ * operation; a handler that uses one sets it to NULL.
+ */
+struct mobj_ctx {
+	struct master *m;
+	struct mpart *p;
+	uint32_t id;
+	struct mobj_args a;
+	struct mobj_req *spare[2];
+	int cancelled;			/* OBJCN came before it was performed */
+	uint32_t result;		/* enum dsm_objres */
+	uint64_t value;
+	int queued;
+	int range;			/* answer ERROR DSM_ERANGE instead */
+};
+
+/* objects.c */
+void mobj_init(struct master *m);
+void mobj_op(struct master *m, struct mconn *c, uint32_t id,
+	     const struct mobj_args *a);
+void mobj_close(struct master *m, struct mconn *c, uint32_t id,
+		const struct mobj_args *a);
+void mobj_finish(struct master *m, struct mpart *p, struct mrel *r);
+void mobj_free_spares(struct mrel *r);
+void mobj_cancel(struct master *m, struct mconn *c, uint32_t id);
+void mobj_part_cleanup(struct master *m, struct mpart *p);
+void mobj_free_all(struct master *m);
+struct mobj *mobj_find(const struct master *m, uint64_t off);
+int mobj_lookup(struct mobj_ctx *x, enum mobj_type type, int create,
+		struct mobj **out);
+int mobj_busy(const struct mobj *o);
+struct mobj *mobj_init_obj(struct mobj_ctx *x, enum mobj_type type);
+void mobj_forget(struct master *m, struct mobj *o);
+struct mobj_req *mobj_rec_new(struct mobj_ctx *x, int slot,
+			      enum mobj_rkind kind, struct mobj *o);
+void mobj_rec_free(struct mobj_req *r);
+void mobj_list_add(struct mobj_req **head, struct mobj_req **tail,
+		   struct mobj_req *r);
+void mobj_list_del(struct mobj_req **head, struct mobj_req **tail,
+		   struct mobj_req *r);
+void mobj_reply(struct master *m, struct mpart *p, uint32_t id,
+		uint32_t result, uint64_t value);
+const char *mobj_where(const struct mpart *p);
+
+/* objlock.c */
+void mobjlock_exec(struct mobj_ctx *x);
+void mobjlock_pump(struct master *m, struct mobj *o);
+void mobjlock_drop(struct master *m, struct mobj_req *h);
+void mobjlock_cond_cancel(struct master *m, struct mobj_req *r);
+void mobjlock_unqueue(struct mobj_req *r);
+int mobjlock_holds(const struct master *m, const struct mpart *p,
+		   uint64_t off);
+
+/* objwait.c */
+void mobjwait_exec(struct mobj_ctx *x);
+void mobjwait_unqueue(struct mobj_req *r);
+void mobjwait_break(struct master *m, struct mobj *o, const char *who);
+void mobjwait_forget_members(struct mobj *o);
 
 #endif

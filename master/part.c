@@ -58,8 +58,9 @@ void mpart_reply(struct master *m, struct mpart *p, enum dsm_kind kind,
 /*
  * Tear p down (connection closed or lost, or the master stopping): unclosed
  * UPDATs are discarded (a half-sent release is never applied), lock requests
- * cancelled, holds freed and waiters granted, closed releases left to
- * complete silently.  A connection's outstanding INVALs are handled by
+ * cancelled, holds freed and waiters granted, object requests dropped and
+ * holds freed (barriers broken, see mobj_part_cleanup), closed releases left
+ * to complete silently.  A connection's outstanding INVALs are handled by
  * mrel_conn_cleanup.
  */
 void mpart_cleanup(struct master *m, struct mpart *p)
@@ -69,5 +70,6 @@ void mpart_cleanup(struct master *m, struct mpart *p)
 	p->alive = 0;
 	mupd_discard_all(p);
 	mlock_part_cleanup(m, p);
+	mobj_part_cleanup(m, p);
 	mrel_part_cleanup(m, p);
 }

@@ -51,13 +51,20 @@ void mrel_unschedule(struct master *m, struct mpart *p)
 	p->ready_next = NULL;
 }
 
+/* Free release r with the object records it set aside. */
+static void rel_free(struct mrel *r)
+{
+	mobj_free_spares(r);
+	free(r);
+}
+
 /* One INVAL frame of r acknowledged (OKINV, or its target went away). */
 static void rel_ack(struct master *m, struct mrel *r)
 {
 	if (--r->pending > 0)
 		return;
 	if (!r->owner)
-		free(r);
+		rel_free(r);
 	else
 		rel_schedule(m, r->owner);
 }
@@ -159,44 +166,30 @@ static void rel_touch_cb(void *ctx, size_t page)
 }
 
 /*
- * Close release `id` of participant p with a frame of `kind` (off/len: the
- * UNLO* range, checked when the release finishes).  Applies the buffered
- * UPDATs of id, then invalidates the touched pages: the pages of the diffs,
- * p's flushed-but-unreleased pages, and for a local unlock_write every page
- * of the range (the master cannot see which bytes local code changed).
- * Returns -1 (ENOMEM) without changing anything if the release cannot be
- * recorded.
+ * Close release r (filled in by the caller) of participant p.  Applies the
+ * buffered UPDATs of r->id, then invalidates the touched pages: the pages of
+ * the diffs, p's flushed-but-unreleased pages, and for a local unlock_write
+ * every page of the range (the master cannot see which bytes local code
+ * changed).  Cannot fail.
  */
-int mrel_close(struct master *m, struct mpart *p, enum mrel_kind kind,
-	       uint32_t id, uint64_t off, uint64_t len,
-	       struct mlocal_req *lreq)
+static void rel_close(struct master *m, struct mpart *p, struct mrel *r)
 {
-	struct mrel *r = calloc(1, sizeof(*r));
 	struct mupd *u;
 	size_t first, last;
 
-	if (!r)
-		return -1;
-	r->owner = p;
-	r->id = id;
-	r->kind = kind;
-	r->off = off;
-	r->len = len;
-	r->lreq = lreq;
-
-	u = mupd_take(p, id);
+	u = mupd_take(p, r->id);
 	if (u) {
 		mupd_apply(m, u, rel_touch_cb, m);
 		mupd_free(p, u);
 	}
-	if (!p->conn && kind == MREL_UNLOW &&
-	    mstore_range(m, off, len, &first, &last) == 0)
+	if (!p->conn && r->kind == MREL_UNLOW &&
+	    mstore_range(m, r->off, r->len, &first, &last) == 0)
 		for (size_t i = first; i <= last; i++)
 			mstore_touch(m, i);
 	if (p->conn)
 		mstore_flushed_take(m, p->conn);
 	if (m->ntouched)
-		dsm_debug("release %u of %s touches %zu page(s)", id,
+		dsm_debug("release %u of %s touches %zu page(s)", r->id,
 			  p->conn ? p->conn->name : "the local participant",
 			  m->ntouched);
 	rel_invalidate(m, p, r);
@@ -208,6 +201,52 @@ int mrel_close(struct master *m, struct mpart *p, enum mrel_kind kind,
 	p->rel_tail = r;
 	if (r->pending == 0)
 		rel_schedule(m, p);
+}
+
+/*
+ * Close release `id` of participant p with a frame of `kind` (off/len: the
+ * UNLO* range, checked when the release finishes).  Returns -1 (ENOMEM)
+ * without changing anything if the release cannot be recorded.
+ */
+int mrel_close(struct master *m, struct mpart *p, enum mrel_kind kind,
+	       uint32_t id, uint64_t off, uint64_t len,
+	       struct mlocal_req *lreq)
+{
+	struct mrel *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -1;
+	r->owner = p;
+	r->id = id;
+	r->kind = kind;
+	r->off = off;
+	r->len = len;
+	r->lreq = lreq;
+	rel_close(m, p, r);
+	return 0;
+}
+
+/*
+ * Close release `id` of p with a release-type OBJOP: the operation `a` is
+ * performed when the release finishes (mobj_finish).  The release takes
+ * over spare[] (records set aside for the operation, or NULL) on success;
+ * returns -1 (ENOMEM) without changing anything, spare[] still the
+ * caller's.
+ */
+int mrel_close_obj(struct master *m, struct mpart *p, uint32_t id,
+		   const struct mobj_args *a, struct mobj_req *spare[2])
+{
+	struct mrel *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -1;
+	r->owner = p;
+	r->id = id;
+	r->kind = MREL_OBJ;
+	r->obj = *a;
+	r->spare[0] = spare[0];
+	r->spare[1] = spare[1];
+	rel_close(m, p, r);
 	return 0;
 }
 
@@ -265,9 +304,10 @@ void mrel_okinv(struct master *m, struct mconn *c, uint32_t id)
 
 /*
  * Finish complete release r, already taken off p's FIFO: drop the lock it
- * unlocks and answer.  An UNLO* of a range p does not hold in that mode on
- * every page still released its data, and is answered DSM_ENOTLOCKED (or
- * DSM_ERANGE for a range outside the segment).  DECO? ends the connection.
+ * unlocks (or perform its object operation) and answer.  An UNLO* of a
+ * range p does not hold in that mode on every page still released its
+ * data, and is answered DSM_ENOTLOCKED (or DSM_ERANGE for a range outside
+ * the segment).  DECO? ends the connection.
  */
 static void rel_finish(struct master *m, struct mpart *p, struct mrel *r)
 {
@@ -290,8 +330,12 @@ static void rel_finish(struct master *m, struct mpart *p, struct mrel *r)
 		break;
 	case MREL_DECO:
 		mpart_reply(m, p, K_DECOA, r->id, 0, r->lreq);
+		p->left = 1;
 		if (p->conn)
 			mconn_leave(m, p->conn);
+		break;
+	case MREL_OBJ:
+		mobj_finish(m, p, r);
 		break;
 	default:
 		dsm_err("release %u: unknown kind %d", r->id, (int)r->kind);
@@ -313,12 +357,13 @@ void mrel_run(struct master *m, struct mpart *p)
 		if (!p->rel_head)
 			p->rel_tail = NULL;
 		rel_finish(m, p, r);
-		free(r);
+		rel_free(r);
 	}
 }
 
 /*
- * p is going away: its closed releases stay applied and complete silently.
+ * p is going away: its closed releases stay applied and complete silently
+ * (an object operation they close is dropped with p's other object state).
  * Those still waiting for acknowledgements become orphans, freed by the last
  * one; local callers waiting on them get DSM_ENOTINIT.
  */
@@ -335,7 +380,7 @@ void mrel_part_cleanup(struct master *m, struct mpart *p)
 		r->owner = NULL;
 		r->next = NULL;
 		if (r->pending == 0)
-			free(r);
+			rel_free(r);
 	}
 	p->rel_tail = NULL;
 }

@@ -35,6 +35,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
  */
 static void api_fork_prepare(void)
 {
+	node_internal++;
 	pthread_rwlock_rdlock(&segs_lock);
 	for (struct segment *s = segs; s; s = s->next)
 		seg_fork_prepare(s);
@@ -45,29 +46,38 @@ static void api_fork_parent(void)
 	for (struct segment *s = segs; s; s = s->next)
 		seg_fork_parent(s);
 	pthread_rwlock_unlock(&segs_lock);
+	node_internal--;
 }
 
-static void api_fork_child(void)
+/* Re-attach every segment (fork child, failed exec); see above for one
+ * that cannot. */
+static void api_reattach_all(void)
 {
 	struct segment **pp = &segs;
 
-	segs_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
-	api_master_forget();
 	while (*pp) {
 		struct segment *s = *pp;
 
-		if (seg_fork_child(s) == 0) {
+		if (seg_reattach(s) == 0) {
 			pp = &s->next;
 			continue;
 		}
 		if (node_exit_on_lost) {
-			dsm_err("the forked child could not attach to master "
-				"%s; exiting", s->peer);
+			dsm_err("could not attach to master %s again; exiting",
+				s->peer);
 			node_exit_now(1);
 		}
 		munmap(s->base, s->size);
 		*pp = s->next;
 	}
+}
+
+static void api_fork_child(void)
+{
+	segs_lock = (pthread_rwlock_t)PTHREAD_RWLOCK_INITIALIZER;
+	api_master_forget();
+	api_reattach_all();
+	node_internal--;
 }
 
 static void api_init(void)
@@ -135,12 +145,24 @@ void api_detach_all_at_exit(void)
 	pthread_rwlock_unlock(&segs_lock);
 }
 
-/* Release every segment's modifications (before exec). */
-void api_release_all(void)
+/*
+ * exec replaces the address space: release and leave every master cleanly
+ * (DECO?), keeping the mappings; the new image attaches again if it uses
+ * the segment.  If exec fails, api_exec_failed() makes this process a node
+ * again, at the same addresses.
+ */
+void api_before_exec(void)
 {
 	pthread_rwlock_rdlock(&segs_lock);
 	for (struct segment *s = segs; s; s = s->next)
-		seg_push(s);
+		seg_detach(s, 0);
+	pthread_rwlock_unlock(&segs_lock);
+}
+
+void api_exec_failed(void)
+{
+	pthread_rwlock_wrlock(&segs_lock);
+	api_reattach_all();
 	pthread_rwlock_unlock(&segs_lock);
 }
 

@@ -23,8 +23,9 @@ struct segment *api_attach(const char *host, uint16_t port, int *err);
 /* Release and detach every segment without unmapping (process exit). */
 void api_detach_all_at_exit(void);
 
-/* Release every segment's modifications and wait (before exec). */
-void api_release_all(void);
+/* Leave every master before exec; come back if the exec failed. */
+void api_before_exec(void);
+void api_exec_failed(void);
 
 /*
  * The master of this process, kept alive (not destroyed) until

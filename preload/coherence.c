@@ -51,6 +51,16 @@ static __attribute__((noreturn)) void coh_fatal(struct segment *s, size_t p,
 	node_exit_now(1);
 }
 
+/* Is the page mapped in memory (mincore)?  Errors count as resident. */
+static int page_resident(uint8_t *page)
+{
+	unsigned char vec = 1;
+
+	if (mincore(page, 1, &vec) < 0)
+		return 1;
+	return vec & 1;
+}
+
 /* Put page p on the dirty list once (state_lock held). */
 static void dirty_list_add(struct segment *s, size_t p)
 {
@@ -150,8 +160,23 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 		pthread_mutex_unlock(&s->state_lock);
 		return;
 	default:
+		/* Present by our books.  Usually the page was installed after
+		 * the fault was raised, and waking the thread is enough; but
+		 * if it is not resident, something dropped it behind our back
+		 * (a madvise we did not see): fetch it again rather than wake
+		 * the thread into the same fault forever. */
+		if (page_resident(page)) {
+			pthread_mutex_unlock(&s->state_lock);
+			uffd_wake(s->uffd, page, s->page_size);
+			return;
+		}
+		dsm_warn("page %p vanished while cached; fetching it again",
+			 (void *)page);
+		free(s->twin[p]);
+		s->twin[p] = NULL;
+		s->pstate[p] = PG_INVALID;
 		pthread_mutex_unlock(&s->state_lock);
-		uffd_wake(s->uffd, page, s->page_size);
+		coh_fault(s, addr, flags);
 		return;
 	}
 }

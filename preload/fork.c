@@ -8,7 +8,8 @@
  * UFFD_FEATURE_EVENT_FORK), so an unfetched page would read as zeros: the
  * child registers a new userfaultfd, drops every page it inherited, opens
  * its own connection (JOIN?, a new node id) and starts its own service
- * thread, all before fork() returns in it (DESIGN.md section 5).
+ * thread, all before fork() returns in it (DESIGN.md section 5).  A
+ * process whose exec failed after detaching re-attaches the same way.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -61,6 +62,7 @@ static void child_reset(struct segment *s)
 	s->waiters = NULL;
 	s->rlen = 0;
 	atomic_store(&s->lost, 0);
+	atomic_store(&s->lost_claimed, 0);
 	atomic_store(&s->stopping, 0);
 	atomic_store(&s->detaching, 0);
 	/* The parent's descriptors: close our copies only (no shutdown). */
@@ -71,11 +73,12 @@ static void child_reset(struct segment *s)
 }
 
 /*
- * Make the child of a fork a node of its own.  Returns 0, or a DSM_E* code
- * after one error line; the caller decides what a child that could not
- * attach does.
+ * Make this process a new node of the segment it is mapped to: the child of
+ * a fork, or a process whose exec failed after it detached.  Returns 0, or
+ * a DSM_E* code after one error line; the caller decides what a process
+ * that could not attach does.
  */
-int seg_fork_child(struct segment *s)
+int seg_reattach(struct segment *s)
 {
 	uint8_t *base = s->base;
 	size_t size = s->size;
@@ -101,13 +104,12 @@ int seg_fork_child(struct segment *s)
 	if (code != 0)
 		return code;
 	if ((uint8_t *)(uintptr_t)newbase != base || s->size != size) {
-		dsm_err("after fork, master %s announces a different segment "
+		dsm_err("re-attaching, master %s announces a different segment "
 			"(0x%" PRIx64 ", %zu bytes)", s->peer, newbase, s->size);
 		return DSM_EPROTO;
 	}
 	if (svc_start(s) < 0)
 		return DSM_ESYS;
-	dsm_info("forked child attached to master %s as node %u", s->peer,
-		 s->node_id);
+	dsm_info("re-attached to master %s as node %u", s->peer, s->node_id);
 	return 0;
 }

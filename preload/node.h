@@ -76,7 +76,8 @@ struct segment {
 	pthread_mutex_t hold_lock;
 	uint32_t *read_holds, *write_holds;
 
-	/* Set once by the service thread when the master is gone. */
+	/* Set once (svc_lost) when the master is gone; lost_claimed first. */
+	atomic_int lost_claimed;
 	atomic_int lost;
 	char lost_why[160];
 	atomic_int stopping;		/* service thread: exit at next wake-up */
@@ -112,7 +113,7 @@ int seg_range(const struct segment *s, const void *adr, size_t len,
 /* fork.c */
 void seg_fork_prepare(struct segment *s);
 void seg_fork_parent(struct segment *s);
-int seg_fork_child(struct segment *s);
+int seg_reattach(struct segment *s);
 
 /* net.c */
 int net_connect(const char *host, uint16_t port, char *peer, size_t peerlen);
@@ -155,6 +156,9 @@ void coh_lost(struct segment *s);
 /* Set by the shim: a lost master ends the process with one line, since
  * unmodified programs cannot handle an error (they would go on wrongly). */
 extern int node_exit_on_lost;
+/* Non-zero while this thread runs node-runtime code (the service thread
+ * always): the shim's interposers then go straight to libc. */
+extern __thread int node_internal;
 /* End the process now (exit_group): no atexit, no interposed _exit. */
 __attribute__((noreturn)) void node_exit_now(int code);
 int svc_start(struct segment *s);

@@ -28,6 +28,7 @@
 #include "node.h"
 
 int node_exit_on_lost;
+__thread int node_internal;
 
 void node_exit_now(int code)
 {
@@ -36,29 +37,33 @@ void node_exit_now(int code)
 }
 
 /*
- * Mark the master lost, once: shut the socket so blocked senders fail, fail
- * every waiting request, end the process if a thread is stuck waiting for a
- * page, else log why (unless we are detaching).  Any thread may call it.
+ * Mark the master lost, once; any thread may call it.  Under the shim
+ * (node_exit_on_lost) the process ends here with one line, before any
+ * waiting thread can see the loss and hand an error to a program that
+ * cannot handle it.  Otherwise: shut the socket so blocked senders fail,
+ * fail every waiting request, end the process if a thread is stuck waiting
+ * for a page, else log why (unless we are detaching).
  */
 void svc_lost(struct segment *s, const char *why)
 {
 	int expected = 0;
 
-	if (!atomic_compare_exchange_strong(&s->lost, &expected, 1))
+	if (!atomic_compare_exchange_strong(&s->lost_claimed, &expected, 1))
 		return;
 	snprintf(s->lost_why, sizeof(s->lost_why), "%s", why);
+	if (node_exit_on_lost && !atomic_load(&s->detaching)) {
+		coh_lost(s);	/* a thread waiting for a page: its own line */
+		dsm_err("lost the master %s: %s; exiting", s->peer, why);
+		node_exit_now(1);
+	}
+	atomic_store(&s->lost, 1);
 	shutdown(s->sock, SHUT_RDWR);
 	req_fail_all(s, DSM_ELOST);
 	/* A thread stuck on a page ends the process with its own line, which
 	 * names the cause; otherwise say it once here. */
 	coh_lost(s);
-	if (atomic_load(&s->detaching))
-		return;
-	if (node_exit_on_lost) {
-		dsm_err("lost the master %s: %s; exiting", s->peer, why);
-		node_exit_now(1);
-	}
-	dsm_err("lost the master %s: %s", s->peer, why);
+	if (!atomic_load(&s->detaching))
+		dsm_err("lost the master %s: %s", s->peer, why);
 }
 
 static int bad_frame(struct segment *s, enum dsm_kind kind)
@@ -269,6 +274,7 @@ static void *svc_main(void *arg)
 	struct svc_boot *boot = arg;
 	struct segment *s = boot->s;
 
+	node_internal = 1;	/* everything this thread does is runtime work */
 	sem_post(&boot->ready);	/* boot is gone after this */
 	for (;;) {
 		struct pollfd fds[3] = {

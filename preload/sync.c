@@ -20,13 +20,16 @@
 #include "node.h"
 #include "sync.h"
 
-/* What this node knows of one mutex: the thread that owns it, how many
- * times it locked it, and its type (learnt from init or a grant). */
+/* What this node knows of one object.  A mutex: the thread that owns it,
+ * how many times it locked it, and its type (learnt from init or a grant).
+ * A condition: the clock its timed waits use (from the attribute given to
+ * pthread_cond_init on this node; CLOCK_REALTIME otherwise). */
 struct mutex_rec {
 	size_t off;
 	pid_t owner;		/* 0: no thread of this node owns it */
 	uint32_t count;
 	uint8_t type;
+	clockid_t clock;
 	struct mutex_rec *next;
 };
 
@@ -60,6 +63,7 @@ static struct mutex_rec *mrec_get(struct segment *s, size_t off, int create)
 	if (!r)
 		return NULL;
 	r->off = off;
+	r->clock = CLOCK_REALTIME;
 	r->next = *b;
 	*b = r;
 	return r;
@@ -285,6 +289,30 @@ int sync_mutex_destroy(struct segment *s, size_t off)
 	return rc;
 }
 
+void sync_cond_set_clock(struct segment *s, size_t off, clockid_t clk)
+{
+	struct mutex_rec *r;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 1);
+	if (r)
+		r->clock = clk;
+	pthread_mutex_unlock(&s->obj_lock);
+}
+
+clockid_t sync_cond_clock(struct segment *s, size_t off)
+{
+	clockid_t clk = CLOCK_REALTIME;
+	struct mutex_rec *r;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 0);
+	if (r)
+		clk = r->clock;
+	pthread_mutex_unlock(&s->obj_lock);
+	return clk;
+}
+
 /*
  * Wait on condition `cond` with mutex `mutex` held by the calling thread.
  * The master unlocks the mutex and queues us in one step (no lost wake-up)
@@ -312,8 +340,9 @@ int sync_cond_wait(struct segment *s, size_t cond, size_t mutex,
 	pthread_mutex_unlock(&s->obj_lock);
 
 	rc = sync_obj(s, OP_COND_WAIT, cond, 0, mutex, abstime, clk, NULL);
-	if (rc == 0 || rc == ETIMEDOUT || rc == EINVAL) {
-		/* We hold the mutex again (or never let it go). */
+	if (rc != EIO) {
+		/* We hold the mutex again (OK, TIMEDOUT) or the master never
+		 * let it go (any refusal); only a lost master leaves it. */
 		pthread_mutex_lock(&s->obj_lock);
 		r = mrec_get(s, mutex, 1);
 		if (r) {

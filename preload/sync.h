@@ -40,6 +40,10 @@ int sync_mutex_destroy(struct segment *s, size_t off);
 int sync_cond_wait(struct segment *s, size_t cond, size_t mutex,
 		   const struct timespec *abstime, clockid_t clk);
 
+/* The clock of a condition's timed waits (pthread_condattr_setclock). */
+void sync_cond_set_clock(struct segment *s, size_t off, clockid_t clk);
+clockid_t sync_cond_clock(struct segment *s, size_t off);
+
 /* Forget every mutex owner record (fork child: it holds nothing). */
 void sync_reset(struct segment *s);
 void sync_free(struct segment *s);

@@ -466,3 +466,160 @@ dsm_netns_up() {
 	done <<<"$output"
 	[[ ${#NS_ADDR[@]} -eq $n ]] || fail "dsm-netns up printed ${#NS_ADDR[@]} hosts, expected $n"
 }
+
+# Unmodified programs (tests/unmodified) natively and under the preload
+# shim.  Each program is N processes (DSM_RANK, DSM_NODES) on a POSIX shared
+# memory object; its deterministic results are its "PROG: result ..." lines.
+# The runners below collect them as "[RANK] PROG: result ..." lines, sorted
+# by rank, so a native run and a DSM run can be compared with assert_equal.
+#   UNMOD_TIMEOUT  bound of one program run in seconds (its -t; default
+#                  60 x DSM_SLOW); the runners wait a little longer
+#   SHIM_SIZE      segment size of the masters the shim runners start (16M)
+
+# unmodified NAME: path of program NAME of tests/unmodified; fails if not
+# built.
+unmodified() {
+	scenario "unmodified/$1"
+}
+
+# require_shim: skip the test, saying why, unless the preload shim and the
+# master of the build under test exist.  Sets DSM_PRELOAD_LIB.
+require_shim() {
+	DSM_PRELOAD_LIB=$DSM_BUILD/libdsm_preload.so
+	[[ -f $DSM_PRELOAD_LIB ]] ||
+		skip "the preload shim is not built ($DSM_PRELOAD_LIB): run 'make'"
+	[[ -x $DSM_BUILD/dsm-master ]] ||
+		skip "dsm-master is not built ($DSM_BUILD/dsm-master): run 'make'"
+}
+
+# dsm_shm_name VAR TAG: sets VAR to a POSIX shared memory object name unique
+# to this test and TAG; its /dev/shm files (NAME and NAME-*) are removed in
+# teardown, whatever the test did.
+dsm_shm_name() {
+	local name="/dsmt-${BATS_SUITE_TEST_NUMBER:-$BATS_TEST_NUMBER}-$$-$2"
+	printf -v "$1" %s "$name"
+	dsm_on_teardown _dsm_rm_shm "$name"
+}
+_dsm_rm_shm() {
+	rm -f "/dev/shm$1" "/dev/shm$1"-*
+}
+
+# Extra environment for processes that load the shim: sanitizer builds link
+# their runtime into the programs, which then is not first in the library
+# list once the shim is preloaded.
+_dsm_shim_env() {
+	_DSM_SHIM_ENV=()
+	case ${DSM_BUILD##*/} in
+	*-address*)
+		_DSM_SHIM_ENV=("ASAN_OPTIONS=verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
+		;;
+	esac
+}
+
+# The result lines of program output with "[RANK] " prefixes, sorted.
+_dsm_results() {
+	grep -E '^\[[0-9]+\] [A-Za-z0-9_-]+: result ' | sort -V || true
+}
+
+_dsm_next_run() {
+	_DSM_RUNS=$((${_DSM_RUNS:-0} + 1))
+	printf -v "$1" '%s%s' "$2" "$_DSM_RUNS"
+}
+
+# run_native NAME N [ARGS...]: N copies of program NAME on this machine,
+# DSM_RANK 0..N-1, on real POSIX shared memory (an object name of their
+# own), without the shim; every copy must exit 0 in time.  ARGS come after
+# the common options (-s NAME -t SECS).  NATIVE_ENV (an array of VAR=VALUE)
+# is added to their environment.  Sets NATIVE_OUT (every line, prefixed
+# "[RANK] "), NATIVE_RESULT (the result lines) and NATIVE_SHM.
+run_native() {
+	local name=$1 n=$2 prog tag shm k t=${UNMOD_TIMEOUT:-$((60 * DSM_SLOW))}
+	shift 2
+	prog=$(unmodified "$name") || return 1
+	_dsm_next_run tag native
+	dsm_shm_name shm "$tag"
+	for ((k = 0; k < n; k++)); do
+		start_node "$tag-$k" env -u LD_PRELOAD -u DSM_MASTER -u DSM_SHM \
+			${NATIVE_ENV[@]+"${NATIVE_ENV[@]}"} "DSM_RANK=$k" "DSM_NODES=$n" \
+			"$prog" -s "$shm" -t "$t" "$@"
+	done
+	for ((k = 0; k < n; k++)); do
+		wait_node "$tag-$k" $((t + 20)) || return 1
+	done
+	NATIVE_OUT=$(for ((k = 0; k < n; k++)); do
+		sed "s/^/[$k] /" "$(log_of "$tag-$k")"
+	done)
+	NATIVE_RESULT=$(_dsm_results <<<"$NATIVE_OUT")
+	NATIVE_SHM=$shm
+	[[ -n $NATIVE_RESULT ]] || { echo "run_native $name: no result line" >&2; return 1; }
+}
+
+# run_shim NAME N [ARGS...]: program NAME as N nodes under the shim with
+# scripts/dsm-run (its own master on loopback, SHIM_SIZE, DSM_SHM set to a
+# name of its own, which the program uses too); dsm-run must exit with
+# status SHIM_STATUS (default 0) in time.  Skips the test if the shim is not
+# built.  Sets SHIM_OUT (dsm-run's output: "[RANK] " lines, "[master] "
+# lines, its own "dsm-run: " lines), SHIM_RESULT and SHIM_SHM.
+run_shim() {
+	local name=$1 n=$2 prog tag shm t=${UNMOD_TIMEOUT:-$((60 * DSM_SLOW))}
+	shift 2
+	require_shim
+	prog=$(unmodified "$name") || return 1
+	_dsm_next_run tag shim
+	dsm_shm_name shm "$tag"
+	_dsm_shim_env
+	start_node "$tag" env "${_DSM_SHIM_ENV[@]}" DSM_PRELOAD="$DSM_PRELOAD_LIB" \
+		DSM_MASTER_BIN="$DSM_BUILD/dsm-master" \
+		"$DSM_ROOT/scripts/dsm-run" -n "$n" --size "${SHIM_SIZE:-16M}" \
+		--shm "$shm" --timeout $((t + 10)) -- "$prog" -s "$shm" -t "$t" "$@"
+	wait_node "$tag" $((t + 30)) "${SHIM_STATUS:-0}" || return 1
+	SHIM_OUT=$(cat "$(log_of "$tag")")
+	SHIM_RESULT=$(_dsm_results <<<"$SHIM_OUT")
+	SHIM_SHM=$shm
+	[[ -n $SHIM_RESULT || ${SHIM_STATUS:-0} != 0 ]] ||
+		{ echo "run_shim $name: no result line" >&2; return 1; }
+}
+
+# run_shim_netns NAME N [ARGS...]: like run_shim, but the master and each
+# of the N nodes on a host of its own (network namespaces, root only: skips
+# otherwise), started here with ip netns exec, LD_PRELOAD, DSM_MASTER,
+# DSM_SHM, DSM_RANK and DSM_NODES.  Sets NETNS_OUT, NETNS_RESULT.
+run_shim_netns() {
+	local name=$1 n=$2 prog tag shm k t=${UNMOD_TIMEOUT:-$((60 * DSM_SLOW))}
+	shift 2
+	require_shim
+	prog=$(unmodified "$name") || return 1
+	dsm_netns_up $((n + 1))
+	_dsm_next_run tag netns
+	dsm_shm_name shm "$tag"
+	_dsm_shim_env
+	MASTER_NETNS=${DSM_NS}0 start_master_named "$tag-master" \
+		--size "${SHIM_SIZE:-16M}" --listen "${NS_ADDR[0]}"
+	for ((k = 0; k < n; k++)); do
+		start_node "$tag-$k" ip netns exec "$DSM_NS$((k + 1))" \
+			env "${_DSM_SHIM_ENV[@]}" LD_PRELOAD="$DSM_PRELOAD_LIB" \
+			DSM_MASTER="${NS_ADDR[0]}:$MASTER_PORT" DSM_SHM="$shm" \
+			"DSM_RANK=$k" "DSM_NODES=$n" "$prog" -s "$shm" -t "$t" "$@"
+	done
+	for ((k = 0; k < n; k++)); do
+		wait_node "$tag-$k" $((t + 20)) || return 1
+	done
+	NETNS_OUT=$(for ((k = 0; k < n; k++)); do
+		sed "s/^/[$k] /" "$(log_of "$tag-$k")"
+	done)
+	NETNS_RESULT=$(_dsm_results <<<"$NETNS_OUT")
+	[[ -n $NETNS_RESULT ]] || { echo "run_shim_netns $name: no result line" >&2; return 1; }
+}
+
+# assert_results RESULT N LINE...: RESULT (from a runner) is exactly LINE...
+# printed by every rank 0..N-1.
+assert_results() {
+	local result=$1 n=$2 k line want
+	shift 2
+	want=$(for ((k = 0; k < n; k++)); do
+		for line in "$@"; do
+			printf '[%d] %s\n' "$k" "$line"
+		done
+	done | sort -V)
+	assert_equal "$result" "$want"
+}

@@ -32,6 +32,22 @@
  *   rawhdr KIND LEN      send a header KIND/LEN and LEN zero bytes
  *   expect KIND          read frames until KIND arrives (KIND may be EOF)
  *   sleep MS             pause (INVALs are still answered)
+ *   stamp LABEL          print "stamp LABEL MS", MS from CLOCK_MONOTONIC (the
+ *                        same clock in every process of the machine)
+ *   obj OP OFF [ARG [ARG8]]
+ *                        OBJOP: operation OP (name as in PROTOCOL.md, e.g.
+ *                        MUTEX_LOCK, or its number) on the object at OFF;
+ *                        release-type operations close the current release
+ *                        (after "write").  Waits for its OBJOK, printed as
+ *                        "< OBJOK id=N result=NAME value=V", unless "nowait"
+ *   expectobj RES [VALUE]
+ *                        check an OBJOK: the answer of the last waiting "obj"
+ *                        if not checked yet, else the next OBJOK to arrive
+ *                        (OBJOKs that arrive while waiting for something else
+ *                        are kept for it, in order); RES is a result name
+ *                        (OK, BUSY, ...) or number, VALUE a number.  A
+ *                        mismatch exits 1
+ *   objcancel [ID]       OBJCN for request ID (default: the last OBJOP sent)
  *
  * Exit status: 0 all commands done; 1 an ERROR for a request we wait for
  * (or any ERROR during expect, unless expecting ERROR), EOF, timeout (5 s by
@@ -45,6 +61,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +71,21 @@
 
 #define MAX_DIRTY 256
 #define MAX_KEPT 1024
+
+static const char *const objop_names[OP_NOPS] = {
+	"?", "MUTEX_INIT", "MUTEX_LOCK", "MUTEX_TRYLOCK", "MUTEX_UNLOCK",
+	"RW_INIT", "RW_RDLOCK", "RW_WRLOCK", "RW_TRYRDLOCK", "RW_TRYWRLOCK",
+	"RW_UNLOCK", "BARRIER_INIT", "BARRIER_WAIT", "COND_INIT", "COND_WAIT",
+	"COND_SIGNAL", "COND_BROADCAST", "SEM_INIT", "SEM_WAIT",
+	"SEM_TRYWAIT", "SEM_POST", "SEM_GETVALUE", "DESTROY", "SHM_OPEN",
+	"SHM_TRUNCATE", "SHM_STAT", "SHM_UNLINK",
+};
+
+static const char *const objres_names[] = {
+	"OK", "BUSY", "TIMEDOUT", "AGAIN", "PERM", "INVAL", "EXIST", "NOENT",
+	"FBIG", "OVERFLOW", "BROKEN",
+};
+#define NOBJRES (sizeof(objres_names) / sizeof(objres_names[0]))
 
 struct frame {
 	enum dsm_kind kind;
@@ -75,6 +107,14 @@ static struct {
 static int ndirty;
 static struct frame kept[MAX_KEPT];
 static int nkept;
+/* OBJOKs received while waiting for something else, oldest first. */
+static struct frame objoks[MAX_KEPT];
+static int nobjoks;
+/* Answer of the last waiting "obj" (valid if has_last), for expectobj. */
+static uint32_t last_result;
+static uint64_t last_value;
+static int has_last;
+static uint32_t last_obj_id;
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 						      noreturn));
@@ -236,6 +276,18 @@ static void print_frame(const struct frame *f)
 		       (unsigned long long)count);
 		break;
 	}
+	case K_OBJOK: {
+		uint32_t res = dsm_rd_u32(&r);
+		uint64_t value = dsm_rd_len(&r);
+
+		if (res < NOBJRES)
+			printf(" result=%s", objres_names[res]);
+		else
+			printf(" result=%u", res);
+		printf(" value=%llu%s", (unsigned long long)value,
+		       dsm_rd_done(&r) ? "" : " (bad length)");
+		break;
+	}
 	case K_INVAL: {
 		uint64_t count = dsm_rd_len(&r);
 
@@ -295,6 +347,29 @@ static void answer_inval(const struct frame *f)
 	fflush(stdout);
 }
 
+/* Keep an OBJOK nobody waits for yet (expectobj takes it later). */
+static void keep_objok(struct frame *f)
+{
+	if (nobjoks == MAX_KEPT)
+		die("too many unchecked OBJOKs");
+	objoks[nobjoks++] = *f;
+}
+
+/* The oldest kept OBJOK with that id (any if UINT32_MAX); 0 if none. */
+static int take_objok(uint32_t id, struct frame *out)
+{
+	for (int k = 0; k < nobjoks; k++) {
+		if (id != UINT32_MAX && objoks[k].id != id)
+			continue;
+		*out = objoks[k];
+		memmove(&objoks[k], &objoks[k + 1],
+			(size_t)(nobjoks - k - 1) * sizeof(objoks[0]));
+		nobjoks--;
+		return 1;
+	}
+	return 0;
+}
+
 static void take_inval(struct frame *f)
 {
 	if (!no_ack) {
@@ -350,6 +425,10 @@ static void wait_for(enum dsm_kind kind, uint32_t id, int want_eof,
 		if (f.kind == K_ERROR && kind != K_ERROR &&
 		    (id == UINT32_MAX || f.id == id || f.id == 0))
 			die("%s: master answered ERROR", what);
+		if (f.kind == K_OBJOK) {
+			keep_objok(&f);
+			continue;
+		}
 		free(f.p);
 	}
 }
@@ -373,6 +452,8 @@ static void idle_for(int ms)
 		print_frame(&f);
 		if (f.kind == K_INVAL)
 			take_inval(&f);
+		else if (f.kind == K_OBJOK)
+			keep_objok(&f);
 		else
 			free(f.p);
 	}
@@ -510,6 +591,132 @@ static enum dsm_kind kind_arg(const char *s)
 	return dsm_kind_parse(b);
 }
 
+static int is_num(const char *s)
+{
+	return s && s[0] >= '0' && s[0] <= '9';
+}
+
+static unsigned objop_arg(const char *s)
+{
+	if (!s)
+		usage_exit("obj: missing OP");
+	if (is_num(s))
+		return (unsigned)num(s);
+	if (!strncasecmp(s, "OP_", 3))
+		s += 3;
+	for (unsigned k = 1; k < OP_NOPS; k++)
+		if (!strcasecmp(s, objop_names[k]))
+			return k;
+	usage_exit("obj: unknown operation");
+	return 0;
+}
+
+static uint32_t objres_arg(const char *s)
+{
+	if (!s)
+		usage_exit("expectobj: missing RESULT");
+	if (is_num(s))
+		return (uint32_t)num(s);
+	if (!strncasecmp(s, "OR_", 3))
+		s += 3;
+	for (uint32_t k = 0; k < NOBJRES; k++)
+		if (!strcasecmp(s, objres_names[k]))
+			return k;
+	usage_exit("expectobj: unknown result");
+	return 0;
+}
+
+/* Result and value of an OBJOK frame (freed). */
+static void objok_decode(struct frame *f, uint32_t *res, uint64_t *value)
+{
+	struct dsm_rd r;
+
+	dsm_rd_init(&r, f->p, f->len);
+	*res = dsm_rd_u32(&r);
+	*value = dsm_rd_len(&r);
+	if (!dsm_rd_done(&r))
+		die("OBJOK id=%u with a %u-byte payload, expected %u", f->id,
+		    f->len, DSM_OBJOK_LEN);
+	free(f->p);
+}
+
+/*
+ * obj OP OFF [ARG [ARG8]]: returns the index of the next command.  A
+ * release-type op takes the open release's id (or a fresh one).
+ */
+static int obj_command(int argc, char **argv, int i)
+{
+	unsigned op = objop_arg(i + 1 < argc ? argv[i + 1] : NULL);
+	const char *a = i + 2 < argc ? argv[i + 2] : NULL;
+	uint64_t off = num(a), arg = 0, arg8 = 0;
+	uint8_t p[DSM_OBJOP_LEN];
+	uint32_t id;
+	struct frame f;
+	int next = i + 3;
+
+	if (next < argc && is_num(argv[next]))
+		arg = num(argv[next++]);
+	if (next < argc && is_num(argv[next]))
+		arg8 = num(argv[next++]);
+	id = (op < OP_NOPS && dsm_objop_is_release(op)) ? take_release_id()
+							 : next_id++;
+	put_u8(p, (uint8_t)op);
+	put_u8(p + 1, (uint8_t)arg8);
+	put_u16(p + 2, 0);
+	put_len(p + 4, (CONFIG_LEN)off);
+	put_len(p + 4 + DSM_LEN_BYTES, (CONFIG_LEN)arg);
+	send_frame(K_OBJOP, id, p, DSM_OBJOP_LEN);
+	printf("> OBJOP id=%u %s off=%llu arg=%llu arg8=%llu\n", id,
+	       op < OP_NOPS ? objop_names[op] : "?", (unsigned long long)off,
+	       (unsigned long long)arg, (unsigned long long)arg8);
+	fflush(stdout);
+	last_obj_id = id;
+	if (no_wait) {
+		no_wait = 0;
+		return next;
+	}
+	if (!take_objok(id, &f))
+		wait_for(K_OBJOK, id, 0, &f, "OBJOP");
+	objok_decode(&f, &last_result, &last_value);
+	has_last = 1;
+	return next;
+}
+
+/* expectobj RES [VALUE]: returns the index of the next command. */
+static int expectobj_command(int argc, char **argv, int i)
+{
+	uint32_t want = objres_arg(i + 1 < argc ? argv[i + 1] : NULL);
+	int has_value = i + 2 < argc && is_num(argv[i + 2]);
+	uint64_t want_value = has_value ? num(argv[i + 2]) : 0;
+	uint32_t res;
+	uint64_t value;
+	struct frame f;
+
+	if (has_last) {
+		res = last_result;
+		value = last_value;
+		has_last = 0;
+	} else {
+		if (!take_objok(UINT32_MAX, &f))
+			wait_for(K_OBJOK, UINT32_MAX, 0, &f, "expectobj");
+		objok_decode(&f, &res, &value);
+	}
+	if (res != want || (has_value && value != want_value)) {
+		char wv[32] = "";
+
+		if (has_value)
+			snprintf(wv, sizeof(wv), " value %llu",
+				 (unsigned long long)want_value);
+		die("expectobj: got result %s value %llu, expected %s%s",
+		    res < NOBJRES ? objres_names[res] : "?",
+		    (unsigned long long)value,
+		    want < NOBJRES ? objres_names[want] : "?", wv);
+	}
+	printf("expectobj %s ok\n", objres_names[want < NOBJRES ? want : 0]);
+	fflush(stdout);
+	return i + (has_value ? 3 : 2);
+}
+
 static void connect_to(const char *host, const char *port)
 {
 	struct addrinfo hints, *res, *ai;
@@ -645,6 +852,25 @@ static int run_command(int argc, char **argv, int i)
 	if (!strcmp(c, "sleep")) {
 		idle_for((int)num(a));
 		return i + 2;
+	}
+	if (!strcmp(c, "stamp")) {
+		if (!a)
+			usage_exit("stamp: missing LABEL");
+		printf("stamp %s %lld\n", a, (long long)now_ms());
+		fflush(stdout);
+		return i + 2;
+	}
+	if (!strcmp(c, "obj"))
+		return obj_command(argc, argv, i);
+	if (!strcmp(c, "expectobj"))
+		return expectobj_command(argc, argv, i);
+	if (!strcmp(c, "objcancel")) {
+		uint32_t id = is_num(a) ? (uint32_t)num(a) : last_obj_id;
+
+		send_frame(K_OBJCN, id, NULL, 0);
+		printf("> OBJCN id=%u\n", id);
+		fflush(stdout);
+		return i + (is_num(a) ? 2 : 1);
 	}
 	fprintf(stderr, "dsm-wire: unknown command '%s'\n", c);
 	exit(2);
