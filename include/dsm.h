@@ -72,8 +72,9 @@ void size_dsm(size_t *size, void *ptr, uint8_t who);
  * order, so two range locks never deadlock each other.  Locks belong to the
  * process (node), not to a thread.  Taking a lock is an acquire; unlocking is
  * a release: every byte this process modified in the segment since its last
- * release is sent to the master, and unlock returns once every other copy of
- * those pages is invalidated.
+ * release is sent to the master.  Unlock returns as soon as the release is
+ * sent; the master applies it and invalidates every other copy of those pages
+ * before it grants any conflicting lock, so whoever locks next sees it.
  */
 int lock_read(void *adr, size_t size);
 int lock_write(void *adr, size_t size);

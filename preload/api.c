@@ -266,8 +266,9 @@ static int holds_take(struct segment *s, size_t first, size_t last, int write)
 
 /*
  * One lock or unlock on segment s for the byte range [off, off+len).
- * Lock: send LOCKR/LOCKW and wait for OKLOC.  Unlock: release (diffs then
- * UNLOR/UNLOW) and wait until the master completed it.
+ * Lock: send LOCKR/LOCKW and wait for OKLOC.  Unlock: send the release
+ * (diffs then UNLOR/UNLOW) and return; the master completes it before it
+ * grants a conflicting lock (req_send_release).
  */
 static int node_range_op(struct segment *s, enum dsm_kind op, size_t off,
 			 size_t len)
@@ -286,14 +287,7 @@ static int node_range_op(struct segment *s, enum dsm_kind op, size_t off,
 
 		put_len(pl, (CONFIG_LEN)off);
 		put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
-		req_begin(s, &w);
-		if (atomic_load(&w.done) == 0 &&
-		    coh_release(s, op, w.id, pl, 2 * DSM_LEN_BYTES) < 0)
-			svc_lost(s, strerror(errno));
-		rc = req_wait(s, &w);
-		if (rc == 0 && w.reply != K_OKUNL)
-			rc = DSM_EPROTO;
-		return rc;
+		return req_send_release(s, op, pl, 2 * DSM_LEN_BYTES);
 	}
 	req_begin(s, &w);
 	if (atomic_load(&w.done) == 0) {

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dsm.h"
 #include "dsm_diff.h"
 #include "dsm_log.h"
 #include "node.h"
@@ -90,6 +91,32 @@ static void lost_fatal(struct segment *s, size_t p)
 }
 
 /*
+ * Ask for pages [p, p+n) in GETPG frames of at most what one PAGES frame
+ * can carry, sent together so they travel as one stream.  0 or -1.
+ */
+static int fetch_pages(struct segment *s, size_t p, size_t n, int write)
+{
+	size_t per_frame = (DSM_MAX_PAYLOAD - 2 * DSM_LEN_BYTES) / s->page_size;
+	uint8_t pl[2 * sizeof(CONFIG_LEN) + 1];
+	int rc = 0;
+
+	pthread_mutex_lock(&s->send_lock);
+	while (n > 0 && rc == 0) {
+		size_t k = n < per_frame ? n : per_frame;
+
+		put_len(pl, (CONFIG_LEN)(p * s->page_size));
+		put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)k);
+		put_u8(pl + 2 * DSM_LEN_BYTES, write ? DSM_GETPG_WRITE : 0);
+		rc = seg_send(s, K_GETPG, 0, pl, 2 * DSM_LEN_BYTES + 1);
+		write = 0;
+		p += k;
+		n -= k;
+	}
+	pthread_mutex_unlock(&s->send_lock);
+	return rc;
+}
+
+/*
  * Serve one userfaultfd page fault (service thread).  Missing page: ask the
  * master for it; the install wakes the thread.  Write-protect fault on a
  * read page: start a twin and make it writable, locally.  Any other case is a
@@ -131,28 +158,26 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 		return;
 	}
 	switch (s->pstate[p]) {
-	case PG_INVALID:
+	case PG_INVALID: {
+		size_t n = 1;
+
 		if (atomic_load(&s->lost))
 			lost_fatal(s, p);
-		s->pstate[p] = PG_FETCHING;
+		/* A miss right where the last fetch ended: a sequential
+		 * reader.  Fetch ahead, as far as pages are missing. */
+		if (p == s->seq_next)
+			while (n < s->prefetch_max && p + n < s->npages &&
+			       s->pstate[p + n] == PG_INVALID)
+				n++;
+		memset(s->pstate + p, PG_FETCHING, n);
 		if (flags & UFFD_PAGEFAULT_FLAG_WRITE)
 			s->pflags[p] |= PF_FETCH_WRITE;
+		s->seq_next = p + n;
 		pthread_mutex_unlock(&s->state_lock);
-		{
-			uint8_t pl[2 * sizeof(CONFIG_LEN) + 1];
-			int rc;
-
-			put_len(pl, (CONFIG_LEN)(p * s->page_size));
-			put_len(pl + DSM_LEN_BYTES, 1);
-			put_u8(pl + 2 * DSM_LEN_BYTES,
-			       (flags & UFFD_PAGEFAULT_FLAG_WRITE) ? DSM_GETPG_WRITE : 0);
-			pthread_mutex_lock(&s->send_lock);
-			rc = seg_send(s, K_GETPG, 0, pl, 2 * DSM_LEN_BYTES + 1);
-			pthread_mutex_unlock(&s->send_lock);
-			if (rc < 0)
-				svc_lost(s, strerror(errno));
-		}
+		if (fetch_pages(s, p, n, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0) < 0)
+			svc_lost(s, strerror(errno));
 		return;
+	}
 	case PG_FETCHING:
 		/* Already on its way; a write makes the install writable. */
 		if (flags & UFFD_PAGEFAULT_FLAG_WRITE)
@@ -182,63 +207,86 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 }
 
 /*
+ * Install one fetched page p from src (state_lock held, p PG_FETCHING): a
+ * write miss gets a writable copy at once with the page as sent as its
+ * twin; a read miss a write-protected one.
+ */
+static void install_one(struct segment *s, size_t p, const uint8_t *src)
+{
+	uint8_t *page = page_addr(s, p);
+	int writable = (s->pflags[p] & PF_FETCH_WRITE) != 0;
+
+	s->pflags[p] &= (uint8_t)~PF_FETCH_WRITE;
+	if (writable) {
+		uint8_t *t = twin_make(s, src);
+
+		if (!t)
+			coh_fatal(s, p, "out of memory for a twin page");
+		s->twin[p] = t;
+	}
+	if (uffd_copy(s->uffd, page, src, s->page_size, !writable) < 0) {
+		int e = errno;
+
+		if (e != EEXIST) {
+			dsm_err("ioctl(UFFDIO_COPY) at %p: %s", (void *)page,
+				strerror(e));
+			coh_fatal(s, p, "cannot install the page");
+		}
+		/* Something filled the page behind our back: it is not data
+		 * we can trust; drop it and let the thread fault again. */
+		dsm_warn("page %p was already present at install", (void *)page);
+		free(s->twin[p]);
+		s->twin[p] = NULL;
+		madvise(page, s->page_size, MADV_DONTNEED);
+		s->pstate[p] = PG_INVALID;
+		uffd_wake(s->uffd, page, s->page_size);
+		return;
+	}
+	if (writable) {
+		s->pstate[p] = PG_DIRTY;
+		dirty_list_add(s, p);
+	} else {
+		s->pstate[p] = PG_READ;
+	}
+}
+
+/*
  * Install `count` pages from the master starting at page `first` (service
- * thread).  Pages nobody is waiting for (not PG_FETCHING) are ignored.
- * Returns 0, or -1 if an ioctl failed in a way that leaves a thread stuck.
+ * thread).  Pages nobody is waiting for (not PG_FETCHING) are ignored.  A
+ * run of pages fetched for reading (a prefetch) goes in with one
+ * UFFDIO_COPY; if that fails half way, page by page.
  */
 int coh_install(struct segment *s, size_t first, size_t count,
 		const uint8_t *data)
 {
-	for (size_t k = 0; k < count; k++) {
-		size_t p = first + k;
-		uint8_t *page = page_addr(s, p);
-		const uint8_t *src = data + k * s->page_size;
-		int writable;
+	size_t k = 0;
+
+	while (k < count) {
+		size_t p = first + k, n = 1;
 
 		pthread_mutex_lock(&s->state_lock);
 		if (s->pstate[p] != PG_FETCHING) {
 			pthread_mutex_unlock(&s->state_lock);
+			k++;
 			continue;
 		}
-		writable = (s->pflags[p] & PF_FETCH_WRITE) != 0;
-		s->pflags[p] &= (uint8_t)~PF_FETCH_WRITE;
-		if (writable) {
-			/* A write miss gets a writable copy at once; the twin
-			 * is the page as the master sent it. */
-			uint8_t *t = twin_make(s, src);
-
-			if (!t)
-				coh_fatal(s, p, "out of memory for a twin page");
-			s->twin[p] = t;
+		if (!(s->pflags[p] & PF_FETCH_WRITE)) {
+			while (k + n < count && s->pstate[p + n] == PG_FETCHING &&
+			       !(s->pflags[p + n] & PF_FETCH_WRITE))
+				n++;
 		}
-		if (uffd_copy(s->uffd, page, src, s->page_size, !writable) < 0) {
-			int e = errno;
-
-			if (e != EEXIST) {
-				dsm_err("ioctl(UFFDIO_COPY) at %p: %s",
-					(void *)page, strerror(e));
-				pthread_mutex_unlock(&s->state_lock);
-				coh_fatal(s, p, "cannot install the page");
-			}
-			/* Something filled the page behind our back: it is not
-			 * data we can trust, drop it and fault again. */
-			dsm_warn("page %p was already present at install",
-				 (void *)page);
-			free(s->twin[p]);
-			s->twin[p] = NULL;
-			madvise(page, s->page_size, MADV_DONTNEED);
-			s->pstate[p] = PG_INVALID;
-			pthread_mutex_unlock(&s->state_lock);
-			uffd_wake(s->uffd, page, s->page_size);
-			continue;
-		}
-		if (writable) {
-			s->pstate[p] = PG_DIRTY;
-			dirty_list_add(s, p);
+		if (n > 1 && uffd_copy(s->uffd, page_addr(s, p),
+				       data + k * s->page_size,
+				       n * s->page_size, 1) == 0) {
+			memset(s->pstate + p, PG_READ, n);
 		} else {
-			s->pstate[p] = PG_READ;
+			for (size_t i = 0; i < n; i++)
+				if (s->pstate[p + i] == PG_FETCHING)
+					install_one(s, p + i,
+						    data + (k + i) * s->page_size);
 		}
 		pthread_mutex_unlock(&s->state_lock);
+		k += n;
 	}
 	return 0;
 }
@@ -368,6 +416,25 @@ int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
 		rc = seg_send(s, closing, id, payload, plen);
 	pthread_mutex_unlock(&s->send_lock);
 	return rc;
+}
+
+/*
+ * An asynchronous release: send it and return.  Nobody waits for the
+ * master's answer: the master completes a node's releases in order and
+ * grants no conflicting lock before, so the releasing node need not wait,
+ * and anything it sends later is ordered after it on the stream.  0, or
+ * DSM_ELOST.
+ */
+int req_send_release(struct segment *s, enum dsm_kind closing,
+		     const uint8_t *payload, uint32_t plen)
+{
+	if (atomic_load(&s->lost))
+		return DSM_ELOST;
+	if (coh_release(s, closing, req_new_id(s), payload, plen) < 0) {
+		svc_lost(s, strerror(errno));
+		return DSM_ELOST;
+	}
+	return 0;
 }
 
 /* Free every twin (segment being detached; no thread uses it any more). */

@@ -54,6 +54,8 @@ struct segment {
 	uint8_t *pstate;		/* enum page_state, per page */
 	uint8_t *pflags;		/* PF_* per page */
 	uint8_t **twin;			/* per page, non-NULL iff PG_DIRTY */
+	size_t seq_next;		/* page after the last fetch (prefetch) */
+	size_t prefetch_max;		/* pages fetched at once when sequential */
 	uint32_t *dirty;		/* pages that went dirty since last release */
 	uint32_t *dirty_spare;		/* the other list, swapped in at a release */
 	size_t ndirty;
@@ -132,6 +134,9 @@ int uffd_wake(int uffd, void *addr, size_t len);
 
 /* request.c */
 void req_begin(struct segment *s, struct waiter *w);
+uint32_t req_new_id(struct segment *s);
+int req_send_release(struct segment *s, enum dsm_kind closing,
+		     const uint8_t *payload, uint32_t plen);
 void req_cancel(struct segment *s, struct waiter *w);
 int req_wait(struct segment *s, struct waiter *w);
 int req_wait_until(struct segment *s, struct waiter *w,

@@ -64,6 +64,22 @@ void req_begin(struct segment *s, struct waiter *w)
 	pthread_mutex_unlock(&s->req_lock);
 }
 
+/*
+ * A fresh id for a request whose answer nobody waits for (an asynchronous
+ * release): the reply finds no waiter and is dropped.
+ */
+uint32_t req_new_id(struct segment *s)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&s->req_lock);
+	if (++s->next_id >= 0x80000000u)
+		s->next_id = 1;
+	id = s->next_id;
+	pthread_mutex_unlock(&s->req_lock);
+	return id;
+}
+
 /* Remove w without waiting (its request could not be sent). */
 void req_cancel(struct segment *s, struct waiter *w)
 {

@@ -82,6 +82,9 @@ int seg_join(struct segment *s, uint64_t *base)
 	}
 	free(body);
 	s->npages = s->size / ps;
+	/* Two full PAGES frames: one is read while the other travels. */
+	s->prefetch_max = 2 * ((DSM_MAX_PAYLOAD - 2 * DSM_LEN_BYTES) / ps);
+	s->seq_next = (size_t)-1;
 	return 0;
 }
 

@@ -187,23 +187,40 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 	}
 }
 
-/* Read what the socket has and handle every complete frame. */
+static int svc_frames(struct segment *s);
+
+/*
+ * Read what the socket has and handle every complete frame.  Reads until
+ * the socket is empty (at most a few frames' worth, so that faults are not
+ * kept waiting; poll brings us back for the rest): a prefetch arrives as
+ * megabyte frames.
+ */
 static void svc_sock(struct segment *s)
 {
-	size_t pos = 0;
-	ssize_t n;
+	for (int round = 0; round < 8; round++) {
+		ssize_t n = recv(s->sock, s->rbuf + s->rlen, s->rcap - s->rlen,
+				 MSG_DONTWAIT);
 
-	n = recv(s->sock, s->rbuf + s->rlen, s->rcap - s->rlen, MSG_DONTWAIT);
-	if (n == 0) {
-		svc_lost(s, "connection closed by the master");
-		return;
+		if (n == 0) {
+			svc_lost(s, "connection closed by the master");
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				svc_lost(s, strerror(errno));
+			return;
+		}
+		s->rlen += (size_t)n;
+		if (svc_frames(s) < 0)
+			return;
 	}
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			svc_lost(s, strerror(errno));
-		return;
-	}
-	s->rlen += (size_t)n;
+}
+
+/* Handle every complete frame in rbuf; -1 once the connection is over. */
+static int svc_frames(struct segment *s)
+{
+	size_t pos = 0;
+
 	while (s->rlen - pos >= DSM_HDR_LEN) {
 		const uint8_t *h = s->rbuf + pos;
 		enum dsm_kind kind = dsm_kind_parse(h);
@@ -211,7 +228,7 @@ static void svc_sock(struct segment *s)
 
 		if (kind == K_UNKNOWN || len > DSM_MAX_PAYLOAD) {
 			svc_lost(s, "protocol error: bad frame header from the master");
-			return;
+			return -1;
 		}
 		if (s->rlen - pos < DSM_HDR_LEN + (size_t)len) {
 			if (DSM_HDR_LEN + (size_t)len > s->rcap) {
@@ -220,7 +237,7 @@ static void svc_sock(struct segment *s)
 
 				if (!nb) {
 					svc_lost(s, "out of memory for a frame");
-					return;
+					return -1;
 				}
 				memcpy(nb, s->rbuf + pos, s->rlen - pos);
 				free(s->rbuf);
@@ -232,11 +249,12 @@ static void svc_sock(struct segment *s)
 			break;
 		}
 		if (svc_frame(s, kind, id, h + DSM_HDR_LEN, len) < 0)
-			return;
+			return -1;
 		pos += DSM_HDR_LEN + len;
 	}
 	memmove(s->rbuf, s->rbuf + pos, s->rlen - pos);
 	s->rlen -= pos;
+	return 0;
 }
 
 /* Read and serve pending userfaultfd events. */

@@ -246,7 +246,7 @@ int pthread_rwlock_unlock(pthread_rwlock_t *l)
 
 	if (!IN_SEG(l, off))
 		return REAL(pthread_rwlock_unlock)(l);
-	return rw(off, OP_RW_UNLOCK, NULL, 0);
+	return sync_release_async(shim_seg, OP_RW_UNLOCK, off);
 }
 
 int pthread_barrier_init(pthread_barrier_t *b,
@@ -315,7 +315,7 @@ int pthread_cond_signal(pthread_cond_t *c)
 
 	if (!IN_SEG(c, off))
 		return REALV(pthread_cond_signal, COND_VER)(c);
-	return sync_obj(shim_seg, OP_COND_SIGNAL, off, 0, 0, NULL, 0, NULL);
+	return sync_release_async(shim_seg, OP_COND_SIGNAL, off);
 }
 
 int pthread_cond_broadcast(pthread_cond_t *c)
@@ -324,7 +324,7 @@ int pthread_cond_broadcast(pthread_cond_t *c)
 
 	if (!IN_SEG(c, off))
 		return REALV(pthread_cond_broadcast, COND_VER)(c);
-	return sync_obj(shim_seg, OP_COND_BROADCAST, off, 0, 0, NULL, 0, NULL);
+	return sync_release_async(shim_seg, OP_COND_BROADCAST, off);
 }
 
 /* Both objects must be in the segment: a distributed condition cannot
@@ -440,8 +440,7 @@ int sem_post(sem_t *sem)
 
 	if (!IN_SEG(sem, off))
 		return REAL(sem_post)(sem);
-	return sem_result(sync_obj(shim_seg, OP_SEM_POST, off, 0, 0, NULL, 0,
-				   NULL));
+	return sem_result(sync_release_async(shim_seg, OP_SEM_POST, off));
 }
 
 int sem_getvalue(sem_t *restrict sem, int *restrict sval)

@@ -137,6 +137,31 @@ static int valid_abstime(const struct timespec *t)
 	return t->tv_nsec >= 0 && t->tv_nsec < 1000000000L && t->tv_sec >= 0;
 }
 
+static void objop_encode(uint8_t *pl, enum dsm_objop op, size_t off,
+			 uint8_t arg8, uint64_t arg)
+{
+	put_u8(pl, (uint8_t)op);
+	put_u8(pl + 1, arg8);
+	put_u16(pl + 2, 0);
+	put_len(pl + 4, (CONFIG_LEN)off);
+	put_len(pl + 4 + DSM_LEN_BYTES, (CONFIG_LEN)arg);
+}
+
+/*
+ * A release-type operation whose answer the caller does not need, sent
+ * without waiting (see req_send_release): only for operations the node
+ * knows to be valid or whose failure POSIX leaves undefined (unlocking a
+ * rwlock one does not hold); a semaphore's overflow at 2^31-1 is not
+ * reported this way.
+ */
+int sync_release_async(struct segment *s, enum dsm_objop op, size_t off)
+{
+	uint8_t pl[DSM_OBJOP_LEN];
+
+	objop_encode(pl, op, off, 0, 0);
+	return req_send_release(s, K_OBJOP, pl, DSM_OBJOP_LEN) ? EIO : 0;
+}
+
 int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
 	     uint64_t arg, const struct timespec *abstime, clockid_t clk,
 	     uint64_t *value)
@@ -147,11 +172,9 @@ int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
 
 	if (abstime && !valid_abstime(abstime))
 		return EINVAL;
-	put_u8(pl, (uint8_t)op);
-	put_u8(pl + 1, arg8);
-	put_u16(pl + 2, 0);
-	put_len(pl + 4, (CONFIG_LEN)off);
-	put_len(pl + 4 + DSM_LEN_BYTES, (CONFIG_LEN)arg);
+	if (value)
+		*value = 0;
+	objop_encode(pl, op, off, arg8, arg);
 	req_begin(s, &w);
 	if (atomic_load(&w.done) == 0) {
 		if (dsm_objop_is_release(op)) {
@@ -258,6 +281,8 @@ int sync_mutex_unlock(struct segment *s, size_t off)
 	pid_t me = gettid();
 	struct mutex_rec *r;
 
+	int mine = 0;
+
 	pthread_mutex_lock(&s->obj_lock);
 	r = mrec_get(s, off, 0);
 	if (r) {
@@ -270,10 +295,15 @@ int sync_mutex_unlock(struct segment *s, size_t off)
 			pthread_mutex_unlock(&s->obj_lock);
 			return 0;
 		}
+		mine = r->owner == me;
 		r->owner = 0;
 		r->count = 0;
 	}
 	pthread_mutex_unlock(&s->obj_lock);
+	/* Our own lock: nothing to learn from the answer.  Otherwise ask
+	 * the master, which says EPERM if this node does not hold it. */
+	if (mine)
+		return sync_release_async(s, OP_MUTEX_UNLOCK, off);
 	return sync_obj(s, OP_MUTEX_UNLOCK, off, 0, 0, NULL, 0, NULL);
 }
 

@@ -32,6 +32,8 @@ int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
 	     uint64_t arg, const struct timespec *abstime, clockid_t clk,
 	     uint64_t *value);
 
+int sync_release_async(struct segment *s, enum dsm_objop op, size_t off);
+
 int sync_mutex_init(struct segment *s, size_t off, int type);
 int sync_mutex_lock(struct segment *s, size_t off, enum sync_wait how,
 		    const struct timespec *abstime, clockid_t clk);
