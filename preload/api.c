@@ -300,7 +300,7 @@ static int node_range_op(struct segment *s, enum dsm_kind op, size_t off,
 			svc_lost(s, strerror(errno));
 		pthread_mutex_unlock(&s->send_lock);
 	}
-	rc = req_wait(s, &w);
+	rc = svc_wait_reply(s, &w);
 	if (rc == 0 && w.reply != K_OKLOC)
 		rc = DSM_EPROTO;
 	if (rc == 0)

@@ -33,10 +33,12 @@ void seg_fork_prepare(struct segment *s)
 	pthread_mutex_lock(&s->req_lock);
 	pthread_mutex_lock(&s->hold_lock);
 	pthread_mutex_lock(&s->obj_lock);
+	pthread_mutex_lock(&s->rx_lock);
 }
 
 void seg_fork_parent(struct segment *s)
 {
+	pthread_mutex_unlock(&s->rx_lock);
 	pthread_mutex_unlock(&s->obj_lock);
 	pthread_mutex_unlock(&s->hold_lock);
 	pthread_mutex_unlock(&s->req_lock);
@@ -52,6 +54,7 @@ static void child_reset(struct segment *s)
 	pthread_mutex_init(&s->req_lock, NULL);
 	pthread_mutex_init(&s->hold_lock, NULL);
 	pthread_mutex_init(&s->obj_lock, NULL);
+	pthread_mutex_init(&s->rx_lock, NULL);
 	coh_free(s);
 	memset(s->pstate, PG_INVALID, s->npages);
 	memset(s->pflags, 0, s->npages);
@@ -69,7 +72,8 @@ static void child_reset(struct segment *s)
 	close(s->sock);
 	close(s->uffd);
 	close(s->wakefd);
-	s->sock = s->uffd = s->wakefd = -1;
+	close(s->epfd);
+	s->sock = s->uffd = s->wakefd = s->epfd = -1;
 }
 
 /*

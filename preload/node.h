@@ -7,8 +7,10 @@
  *     and routes replies to waiting application threads;
  *   - application threads send requests (lock, unlock, release) themselves
  *     and sleep until the service thread posts the reply (request.c).
- * Lock order: send_lock -> state_lock.  req_lock, hold_lock and obj_lock
- * are leaves.
+ * A thread that waits for a reply reads the socket itself while nobody else
+ * does (rx_lock), which saves the hand-off from the service thread.
+ * Lock order: rx_lock -> send_lock -> state_lock.  req_lock, hold_lock and
+ * obj_lock are leaves.
  * Nothing that holds state_lock or send_lock may touch a segment page that is
  * not present (it would fault and wait for the service thread).
  */
@@ -46,7 +48,7 @@ struct segment {
 	uint8_t *base;
 	size_t size, page_size, npages;
 	uint32_t node_id;
-	int sock, uffd, wakefd;
+	int sock, uffd, wakefd, epfd;
 	pthread_t thread;
 
 	/* state_lock: page states, twins, dirty list. */
@@ -85,7 +87,10 @@ struct segment {
 	atomic_int stopping;		/* service thread: exit at next wake-up */
 	atomic_int detaching;		/* DECO? sent: the close is expected */
 
-	/* Service thread only: received bytes (rbuf[0..rlen)). */
+	/* rx_lock: reading the socket and handling its frames, in order.
+	 * Held by the service thread or by a thread waiting for a reply. */
+	pthread_mutex_t rx_lock;
+	/* Under rx_lock: received bytes (rbuf[0..rlen)). */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
 
@@ -168,6 +173,7 @@ extern __thread int node_internal;
 __attribute__((noreturn)) void node_exit_now(int code);
 int svc_start(struct segment *s);
 void svc_stop(struct segment *s);
+int svc_wait_reply(struct segment *s, struct waiter *w);
 void svc_lost(struct segment *s, const char *why);
 
 #endif

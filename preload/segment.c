@@ -177,6 +177,7 @@ static void seg_free(struct segment *s)
 	pthread_mutex_destroy(&s->req_lock);
 	pthread_mutex_destroy(&s->hold_lock);
 	pthread_mutex_destroy(&s->obj_lock);
+	pthread_mutex_destroy(&s->rx_lock);
 	sync_free(s);
 	free(s);
 }
@@ -195,12 +196,13 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 		*err = DSM_ENOMEM;
 		return NULL;
 	}
-	s->sock = s->uffd = s->wakefd = -1;
+	s->sock = s->uffd = s->wakefd = s->epfd = -1;
 	pthread_mutex_init(&s->state_lock, NULL);
 	pthread_mutex_init(&s->send_lock, NULL);
 	pthread_mutex_init(&s->req_lock, NULL);
 	pthread_mutex_init(&s->hold_lock, NULL);
 	pthread_mutex_init(&s->obj_lock, NULL);
+	pthread_mutex_init(&s->rx_lock, NULL);
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->port = port;
 
@@ -243,6 +245,8 @@ err:
 		close(s->uffd);
 	if (s->wakefd >= 0)
 		close(s->wakefd);
+	if (s->epfd >= 0)
+		close(s->epfd);
 	seg_free(s);
 	*err = code;
 	return NULL;
@@ -262,7 +266,7 @@ int seg_push(struct segment *s)
 	if (atomic_load(&w.done) == 0 &&
 	    coh_release(s, K_PUSHQ, w.id, NULL, 0) < 0)
 		svc_lost(s, strerror(errno));
-	return req_wait(s, &w);
+	return svc_wait_reply(s, &w);
 }
 
 /*
@@ -283,7 +287,7 @@ int seg_detach(struct segment *s, int teardown)
 		if (atomic_load(&w.done) == 0 &&
 		    coh_release(s, K_DECOQ, w.id, NULL, 0) < 0)
 			svc_lost(s, strerror(errno));
-		rc = req_wait(s, &w);
+		rc = svc_wait_reply(s, &w);
 	}
 	svc_stop(s);
 	if (!teardown)
@@ -291,6 +295,7 @@ int seg_detach(struct segment *s, int teardown)
 	close(s->sock);
 	close(s->uffd);
 	close(s->wakefd);
+	close(s->epfd);
 	munmap(s->base, s->size);
 	seg_free(s);
 	return rc;

@@ -1,14 +1,16 @@
 /*
  * service.c - the service thread of one segment.
  *
- * It polls the wake-up eventfd, the userfaultfd and the master socket, and
- * does all the work itself (no hand-off to another thread: every hop costs a
- * wake-up, DESIGN.md section 5): a page fault becomes a GETPG, a PAGES frame
- * becomes a UFFDIO_COPY that wakes the faulting thread, an INVAL is handled
- * in place, replies are posted to the waiting application threads.  Frames
- * from the master are handled strictly in arrival order: an INVAL is always
- * processed before a later OKLOC, which is what makes an acquire see every
- * invalidation that preceded it.
+ * It waits (epoll) on the wake-up eventfd, the userfaultfd and the master
+ * socket, and does all the work itself (no hand-off to another thread:
+ * every hop costs a wake-up, DESIGN.md section 5): a page fault becomes a
+ * GETPG, a PAGES frame becomes a UFFDIO_COPY that wakes the faulting
+ * thread, an INVAL is handled in place, replies are posted to the waiting
+ * application threads.  A thread that waits for a reply takes over the
+ * socket meanwhile (svc_wait_reply), so its reply wakes it directly.
+ * Whoever reads, frames from the master are handled strictly in arrival
+ * order (rx_lock): an INVAL is always processed before a later OKLOC, which
+ * is what makes an acquire see every invalidation that preceded it.
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -287,6 +290,18 @@ struct svc_boot {
 	sem_t ready;
 };
 
+enum { EV_WAKE, EV_UFFD, EV_SOCK };
+
+/* Let the service thread watch the socket (on) or not (off: a waiting
+ * thread reads it, or the master is gone). */
+static void sock_watch(struct segment *s, int on)
+{
+	struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+				  .data.u32 = EV_SOCK };
+
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->sock, &ev);
+}
+
 static void *svc_main(void *arg)
 {
 	struct svc_boot *boot = arg;
@@ -295,38 +310,82 @@ static void *svc_main(void *arg)
 	node_internal = 1;	/* everything this thread does is runtime work */
 	sem_post(&boot->ready);	/* boot is gone after this */
 	for (;;) {
-		struct pollfd fds[3] = {
-			{ .fd = s->wakefd, .events = POLLIN },
-			{ .fd = s->uffd, .events = POLLIN },
-			{ .fd = s->sock, .events = POLLIN },
-		};
-		nfds_t nfds = atomic_load(&s->lost) ? 2 : 3;
+		struct epoll_event evs[3];
+		int n = epoll_wait(s->epfd, evs, 3, -1);
 
-		if (poll(fds, nfds, -1) < 0) {
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			dsm_err("poll in the service thread: %s", strerror(errno));
+			dsm_err("epoll_wait in the service thread: %s",
+				strerror(errno));
 			break;
 		}
-		if (fds[0].revents) {
-			uint64_t v;
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u32) {
+			case EV_WAKE: {
+				uint64_t v;
 
-			(void)!read(s->wakefd, &v, sizeof(v));
-			if (atomic_load(&s->stopping))
+				(void)!read(s->wakefd, &v, sizeof(v));
+				if (atomic_load(&s->stopping))
+					return NULL;
 				break;
+			}
+			case EV_UFFD:
+				svc_uffd(s);
+				break;
+			case EV_SOCK:
+				/* A waiting thread may be the reader now. */
+				if (atomic_load(&s->lost)) {
+					/* Shut down: epoll would report the hang-up
+					 * whatever the mask; stop watching it. */
+					epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->sock, NULL);
+				} else if (pthread_mutex_trylock(&s->rx_lock) == 0) {
+					svc_sock(s);
+					pthread_mutex_unlock(&s->rx_lock);
+				}
+				break;
+			}
 		}
-		if (fds[1].revents & POLLIN)
-			svc_uffd(s);
-		if (nfds == 3 && fds[2].revents)
-			svc_sock(s);
 	}
 	return NULL;
 }
 
 /*
- * Start the service thread and wait until it runs, before any memory is
- * registered.  It inherits a fully blocked signal mask, so process signals
- * go to application threads.  0, or -1 with errno.
+ * Wait for the answer to w (registered and sent).  If nobody reads the
+ * socket, this thread does, handling every frame that comes in order (as
+ * the service thread would), until its own answer is there: the reply then
+ * wakes this thread directly, with no hand-off.  Otherwise it sleeps until
+ * the reader posts the answer.  Returns w's code.
+ */
+int svc_wait_reply(struct segment *s, struct waiter *w)
+{
+	while (atomic_load_explicit(&w->done, memory_order_acquire) == 0) {
+		if (atomic_load(&s->lost) ||
+		    pthread_mutex_trylock(&s->rx_lock) != 0)
+			return req_wait(s, w);
+		node_internal++;
+		sock_watch(s, 0);
+		while (atomic_load_explicit(&w->done, memory_order_acquire) == 0 &&
+		       !atomic_load(&s->lost)) {
+			struct pollfd p = { .fd = s->sock, .events = POLLIN };
+
+			if (poll(&p, 1, -1) < 0 && errno != EINTR)
+				break;
+			svc_sock(s);
+		}
+		if (!atomic_load(&s->lost))
+			sock_watch(s, 1);
+		pthread_mutex_unlock(&s->rx_lock);
+		node_internal--;
+	}
+	return w->code;
+}
+
+/*
+ * Start the service thread (with its eventfd and epoll set) and wait until
+ * it runs, before any memory is registered.  It inherits a fully blocked
+ * signal mask, so process signals go to application threads.  0, or -1
+ * with errno; the caller closes the descriptors.
  */
 int svc_start(struct segment *s)
 {
@@ -334,11 +393,27 @@ int svc_start(struct segment *s)
 	sigset_t all, old;
 	int rc;
 
+	struct epoll_event ev = { .events = EPOLLIN };
+
 	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wakefd < 0) {
 		dsm_err("eventfd: %s", strerror(errno));
 		return -1;
 	}
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		dsm_err("epoll_create1: %s", strerror(errno));
+		return -1;
+	}
+	ev.data.u32 = EV_WAKE;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) < 0)
+		goto ctl;
+	ev.data.u32 = EV_UFFD;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->uffd, &ev) < 0)
+		goto ctl;
+	ev.data.u32 = EV_SOCK;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sock, &ev) < 0)
+		goto ctl;
 	sem_init(&boot.ready, 0, 0);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -354,6 +429,9 @@ int svc_start(struct segment *s)
 		;
 	sem_destroy(&boot.ready);
 	return 0;
+ctl:
+	dsm_err("epoll_ctl(ADD) in the service thread: %s", strerror(errno));
+	return -1;
 }
 
 /* Stop the service thread and wait for it. */

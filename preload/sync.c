@@ -194,7 +194,7 @@ int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
 		if (rc < 0)
 			svc_lost(s, strerror(errno));
 	}
-	rc = req_wait(s, &w);
+	rc = abstime ? req_wait(s, &w) : svc_wait_reply(s, &w);
 	if (rc != 0)
 		return EIO;	/* master lost (and not configured to exit) */
 	if (w.reply != K_OBJOK)
