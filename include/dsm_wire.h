@@ -74,6 +74,7 @@ enum dsm_kind {
 	K_OBJOP,	/* OBJOP n->m  u8 op, u8 arg8, u16 0, L offset, L arg */
 	K_OBJOK,	/* OBJOK m->n  u32 result, L value */
 	K_OBJCN,	/* OBJCN n->m  (none); cancel waiting request `id` */
+	K_RECAL,	/* RECAL m->n  L offset, L length; give those pages back */
 	K_NKINDS
 };
 
@@ -152,7 +153,7 @@ static const char dsm_kind_names[K_NKINDS][6] = {
 	"?????", "JOIN?", "JOIN!", "ERROR", "DECO?", "DECO!", "RELEA",
 	"LOCKR", "LOCKW", "OKLOC", "UNLOR", "UNLOW", "OKUNL", "INVAL",
 	"OKINV", "GETPG", "PAGES", "UPDAT", "PUSH?", "PUSH!", "OBJOP",
-	"OBJOK", "OBJCN",
+	"OBJOK", "OBJCN", "RECAL",
 };
 
 /* Kind of the five bytes at p, K_UNKNOWN if none. */

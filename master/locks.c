@@ -80,6 +80,7 @@ static void hold_grant(struct master *m, struct mlock_req *r, size_t page)
 		h->page = page;
 		h->nread = 0;
 		h->write = 0;
+		h->recalled = 0;
 		h->pnext = pg->holds;
 		pg->holds = h;
 		h->oprev = NULL;
@@ -128,6 +129,34 @@ static void req_unlink_owner(struct mlock_req *r)
 }
 
 /*
+ * The request at the head of page's queue waits: ask every node whose hold
+ * stands in its way to give the page back (RECAL), once per hold.  A node
+ * may keep a lock after unlocking it (lock caching); this is how it learns
+ * that someone else wants it.  A node is not recalled for its own request.
+ */
+static void lock_recall(struct master *m, size_t page)
+{
+	struct mpage *pg = &m->pages[page];
+	struct mlock_req *head = pg->qhead;
+
+	if (!head)
+		return;
+	for (struct mhold *h = pg->holds; h; h = h->pnext) {
+		uint8_t *p;
+
+		if (h->recalled || !h->owner->conn || h->owner == head->owner ||
+		    (!head->write && !h->write))
+			continue;
+		p = mio_frame(m, h->owner->conn, K_RECAL, 0, 2 * DSM_LEN_BYTES);
+		if (!p)
+			continue;
+		put_len(p, (CONFIG_LEN)(page * m->page_size));
+		put_len(p + DSM_LEN_BYTES, (CONFIG_LEN)m->page_size);
+		h->recalled = 1;
+	}
+}
+
+/*
  * Take r's pages from r->next on while each is free and nobody waits there;
  * queue r at the first page where it must wait.  When r has every page, the
  * owner is told (OKLOC or local wake-up) and r is freed.  Only takes holds,
@@ -149,6 +178,7 @@ static void lock_advance(struct master *m, struct mlock_req *r)
 		else
 			pg->qhead = r;
 		pg->qtail = r;
+		lock_recall(m, r->next);
 		return;
 	}
 	req_unlink_owner(r);
@@ -171,6 +201,8 @@ static void lock_pump(struct master *m, size_t page)
 		r->next++;
 		lock_advance(m, r);
 	}
+	/* Whoever heads the queue now waits for the holds just granted. */
+	lock_recall(m, page);
 }
 
 /*

@@ -72,6 +72,7 @@ struct mhold {
 	size_t page;
 	uint32_t nread;
 	uint8_t write;
+	uint8_t recalled;		/* RECAL sent for this hold */
 	struct mhold *pnext;		/* page's holds */
 	struct mhold *oprev, *onext;	/* owner's holds */
 };

@@ -236,76 +236,17 @@ int destroy_slave(void)
 	return rc;
 }
 
-/* Count this node's holds on pages [first, last] (hold_lock). */
-static void holds_add(struct segment *s, size_t first, size_t last, int write)
-{
-	uint32_t *h = write ? s->write_holds : s->read_holds;
-
-	pthread_mutex_lock(&s->hold_lock);
-	for (size_t p = first; p <= last; p++)
-		h[p]++;
-	pthread_mutex_unlock(&s->hold_lock);
-}
-
-/* Take back one hold on every page of [first, last]; 0 if all were held. */
-static int holds_take(struct segment *s, size_t first, size_t last, int write)
-{
-	uint32_t *h = write ? s->write_holds : s->read_holds;
-	int rc = 0;
-
-	pthread_mutex_lock(&s->hold_lock);
-	for (size_t p = first; p <= last && rc == 0; p++)
-		if (h[p] == 0)
-			rc = DSM_ENOTLOCKED;
-	if (rc == 0)
-		for (size_t p = first; p <= last; p++)
-			h[p]--;
-	pthread_mutex_unlock(&s->hold_lock);
-	return rc;
-}
-
-/*
- * One lock or unlock on segment s for the byte range [off, off+len).
- * Lock: send LOCKR/LOCKW and wait for OKLOC.  Unlock: send the release
- * (diffs then UNLOR/UNLOW) and return; the master completes it before it
- * grants a conflicting lock (req_send_release).
- */
+/* One lock or unlock on segment s for the byte range [off, off+len). */
 static int node_range_op(struct segment *s, enum dsm_kind op, size_t off,
 			 size_t len)
 {
 	size_t first = off / s->page_size;
 	size_t last = (off + len - 1) / s->page_size;
 	int write = (op == K_LOCKW || op == K_UNLOW);
-	struct waiter w;
-	int rc;
 
-	if (op == K_UNLOR || op == K_UNLOW) {
-		rc = holds_take(s, first, last, write);
-		if (rc != 0)
-			return rc;
-		uint8_t pl[2 * sizeof(CONFIG_LEN)];
-
-		put_len(pl, (CONFIG_LEN)off);
-		put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
-		return req_send_release(s, op, pl, 2 * DSM_LEN_BYTES);
-	}
-	req_begin(s, &w);
-	if (atomic_load(&w.done) == 0) {
-		uint8_t pl[2 * sizeof(CONFIG_LEN)];
-
-		put_len(pl, (CONFIG_LEN)off);
-		put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
-		pthread_mutex_lock(&s->send_lock);
-		if (seg_send(s, op, w.id, pl, 2 * DSM_LEN_BYTES) < 0)
-			svc_lost(s, strerror(errno));
-		pthread_mutex_unlock(&s->send_lock);
-	}
-	rc = svc_wait_reply(s, &w);
-	if (rc == 0 && w.reply != K_OKLOC)
-		rc = DSM_EPROTO;
-	if (rc == 0)
-		holds_add(s, first, last, write);
-	return rc;
+	if (op == K_UNLOR || op == K_UNLOW)
+		return lc_unlock(s, first, last, write);
+	return lc_lock(s, first, last, write);
 }
 
 /* The same on this process's own master (its home copy). */

@@ -437,6 +437,17 @@ int req_send_release(struct segment *s, enum dsm_kind closing,
 	return 0;
 }
 
+/* Has this node modified anything since its last release? */
+int coh_has_dirty(struct segment *s)
+{
+	int dirty;
+
+	pthread_mutex_lock(&s->state_lock);
+	dirty = s->ndirty > 0;
+	pthread_mutex_unlock(&s->state_lock);
+	return dirty;
+}
+
 /* Free every twin (segment being detached; no thread uses it any more). */
 void coh_free(struct segment *s)
 {

@@ -28,22 +28,23 @@ void seg_fork_prepare(struct segment *s)
 	if (seg_push(s) != 0 && !atomic_load(&s->detaching))
 		dsm_warn("fork: could not release to master %s before forking",
 			 s->peer);
+	/* In lock order (node.h). */
+	pthread_mutex_lock(&s->rx_lock);
 	pthread_mutex_lock(&s->send_lock);
 	pthread_mutex_lock(&s->state_lock);
 	pthread_mutex_lock(&s->req_lock);
-	pthread_mutex_lock(&s->hold_lock);
+	pthread_mutex_lock(&s->lc.mu);
 	pthread_mutex_lock(&s->obj_lock);
-	pthread_mutex_lock(&s->rx_lock);
 }
 
 void seg_fork_parent(struct segment *s)
 {
-	pthread_mutex_unlock(&s->rx_lock);
 	pthread_mutex_unlock(&s->obj_lock);
-	pthread_mutex_unlock(&s->hold_lock);
+	pthread_mutex_unlock(&s->lc.mu);
 	pthread_mutex_unlock(&s->req_lock);
 	pthread_mutex_unlock(&s->state_lock);
 	pthread_mutex_unlock(&s->send_lock);
+	pthread_mutex_unlock(&s->rx_lock);
 }
 
 /* The child's view: nothing cached, nothing held, nobody waiting. */
@@ -52,14 +53,12 @@ static void child_reset(struct segment *s)
 	pthread_mutex_init(&s->send_lock, NULL);
 	pthread_mutex_init(&s->state_lock, NULL);
 	pthread_mutex_init(&s->req_lock, NULL);
-	pthread_mutex_init(&s->hold_lock, NULL);
 	pthread_mutex_init(&s->obj_lock, NULL);
 	pthread_mutex_init(&s->rx_lock, NULL);
 	coh_free(s);
 	memset(s->pstate, PG_INVALID, s->npages);
 	memset(s->pflags, 0, s->npages);
-	memset(s->read_holds, 0, s->npages * sizeof(*s->read_holds));
-	memset(s->write_holds, 0, s->npages * sizeof(*s->write_holds));
+	lc_reset(s);
 	s->ndirty = 0;
 	sync_reset(s);
 	s->waiters = NULL;

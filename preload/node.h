@@ -9,8 +9,8 @@
  *     and sleep until the service thread posts the reply (request.c).
  * A thread that waits for a reply reads the socket itself while nobody else
  * does (rx_lock), which saves the hand-off from the service thread.
- * Lock order: rx_lock -> send_lock -> state_lock.  req_lock, hold_lock and
- * obj_lock are leaves.
+ * Lock order: rx_lock -> send_lock -> state_lock; req_lock -> lc.mu.
+ * obj_lock is a leaf; nothing is sent while lc.mu is held.
  * Nothing that holds state_lock or send_lock may touch a segment page that is
  * not present (it would fault and wait for the service thread).
  */
@@ -76,9 +76,13 @@ struct segment {
 	pthread_mutex_t obj_lock;
 	struct mutex_rec **mrecs;
 
-	/* hold_lock: locks this node holds, per page, for DSM_ENOTLOCKED. */
-	pthread_mutex_t hold_lock;
-	uint32_t *read_holds, *write_holds;
+	/* Page-range locks of this node, cached between uses (lockcache.c). */
+	struct {
+		pthread_mutex_t mu;
+		pthread_cond_t cv;
+		uint8_t *mh, *lw, *pending, *recall, *hot;
+		uint32_t *lr;
+	} lc;
 
 	/* Set once (svc_lost) when the master is gone; lost_claimed first. */
 	atomic_int lost_claimed;
@@ -105,6 +109,8 @@ struct waiter {
 	int code;			/* 0 or DSM_E* */
 	uint32_t result;		/* OBJOK: OR_* */
 	uint64_t value;			/* OBJOK: op-specific value */
+	size_t lc_first, lc_last;	/* LOCKR/LOCKW: the pages asked for */
+	int lc_write;
 	struct waiter *next;
 };
 
@@ -147,6 +153,7 @@ int req_wait(struct segment *s, struct waiter *w);
 int req_wait_until(struct segment *s, struct waiter *w,
 		   const struct timespec *abstime, clockid_t clk);
 void req_post(struct segment *s, uint32_t id, enum dsm_kind reply, int code);
+void req_post_grant(struct segment *s, uint32_t id);
 void req_post_obj(struct segment *s, uint32_t id, uint32_t result,
 		  uint64_t value);
 void req_fail_all(struct segment *s, int code);
@@ -161,6 +168,17 @@ int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
 		const uint8_t *payload, uint32_t plen);
 void coh_free(struct segment *s);
 void coh_lost(struct segment *s);
+int coh_has_dirty(struct segment *s);
+
+/* lockcache.c */
+int lc_init(struct segment *s);
+void lc_free(struct segment *s);
+void lc_reset(struct segment *s);
+int lc_lock(struct segment *s, size_t first, size_t last, int write);
+int lc_unlock(struct segment *s, size_t first, size_t last, int write);
+void lc_granted(struct segment *s, const struct waiter *w);
+void lc_recall(struct segment *s, size_t first, size_t last);
+void lc_lost(struct segment *s);
 
 /* service.c */
 /* Set by the shim: a lost master ends the process with one line, since

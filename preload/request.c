@@ -49,6 +49,8 @@ void req_begin(struct segment *s, struct waiter *w)
 	atomic_store(&w->done, 0);
 	w->reply = K_UNKNOWN;
 	w->code = 0;
+	w->lc_first = 1;	/* no pages: not a lock request */
+	w->lc_last = 0;
 	pthread_mutex_lock(&s->req_lock);
 	/* Ids with bit 31 set are the master's (INVAL): stay below. */
 	if (++s->next_id >= 0x80000000u)
@@ -155,6 +157,26 @@ void req_post(struct segment *s, uint32_t id, enum dsm_kind reply, int code)
 	if (w) {
 		w->reply = reply;
 		w->code = code;
+		req_complete(w);
+	}
+	pthread_mutex_unlock(&s->req_lock);
+}
+
+/*
+ * Post an OKLOC: record the grant in the lock cache first, in stream order
+ * (lockcache.c), then wake the requester.
+ */
+void req_post_grant(struct segment *s, uint32_t id)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&s->req_lock);
+	w = req_take(s, id);
+	if (w) {
+		if (w->lc_first <= w->lc_last)
+			lc_granted(s, w);
+		w->reply = K_OKLOC;
+		w->code = 0;
 		req_complete(w);
 	}
 	pthread_mutex_unlock(&s->req_lock);

@@ -144,14 +144,11 @@ static int seg_alloc(struct segment *s)
 	s->twin = calloc(s->npages, sizeof(*s->twin));
 	s->dirty = calloc(s->npages, sizeof(*s->dirty));
 	s->dirty_spare = calloc(s->npages, sizeof(*s->dirty_spare));
-	s->read_holds = calloc(s->npages, sizeof(*s->read_holds));
-	s->write_holds = calloc(s->npages, sizeof(*s->write_holds));
 	s->obuf = malloc(DSM_MAX_PAYLOAD);
 	s->rcap = DSM_BUFFER > DSM_HDR_LEN ? DSM_BUFFER : DSM_HDR_LEN;
 	s->rbuf = malloc(s->rcap);
 	if (!s->pstate || !s->pflags || !s->twin || !s->dirty ||
-	    !s->dirty_spare || !s->read_holds || !s->write_holds || !s->obuf ||
-	    !s->rbuf) {
+	    !s->dirty_spare || !s->obuf || !s->rbuf || lc_init(s) < 0) {
 		dsm_err("out of memory for the page tables of a %zu-byte "
 			"segment", s->size);
 		return DSM_ENOMEM;
@@ -168,14 +165,13 @@ static void seg_free(struct segment *s)
 	free(s->twin);
 	free(s->dirty);
 	free(s->dirty_spare);
-	free(s->read_holds);
-	free(s->write_holds);
+	if (s->lc.mh)
+		lc_free(s);
 	free(s->obuf);
 	free(s->rbuf);
 	pthread_mutex_destroy(&s->state_lock);
 	pthread_mutex_destroy(&s->send_lock);
 	pthread_mutex_destroy(&s->req_lock);
-	pthread_mutex_destroy(&s->hold_lock);
 	pthread_mutex_destroy(&s->obj_lock);
 	pthread_mutex_destroy(&s->rx_lock);
 	sync_free(s);
@@ -200,7 +196,6 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 	pthread_mutex_init(&s->state_lock, NULL);
 	pthread_mutex_init(&s->send_lock, NULL);
 	pthread_mutex_init(&s->req_lock, NULL);
-	pthread_mutex_init(&s->hold_lock, NULL);
 	pthread_mutex_init(&s->obj_lock, NULL);
 	pthread_mutex_init(&s->rx_lock, NULL);
 	snprintf(s->host, sizeof(s->host), "%s", host);

@@ -62,6 +62,7 @@ void svc_lost(struct segment *s, const char *why)
 	atomic_store(&s->lost, 1);
 	shutdown(s->sock, SHUT_RDWR);
 	req_fail_all(s, DSM_ELOST);
+	lc_lost(s);
 	/* A thread stuck on a page ends the process with its own line, which
 	 * names the cause; otherwise say it once here. */
 	coh_lost(s);
@@ -146,6 +147,22 @@ static int on_inval(struct segment *s, uint32_t id, const uint8_t *p,
 	return 0;
 }
 
+static int on_recal(struct segment *s, const uint8_t *p, uint32_t len)
+{
+	struct dsm_rd r;
+	CONFIG_LEN off, n;
+
+	dsm_rd_init(&r, p, len);
+	off = dsm_rd_len(&r);
+	n = dsm_rd_len(&r);
+	if (!dsm_rd_done(&r) || off % s->page_size != 0 || n == 0 ||
+	    n % s->page_size != 0 || off >= s->size || n > s->size - off)
+		return bad_frame(s, K_RECAL);
+	lc_recall(s, (size_t)(off / s->page_size),
+		  (size_t)((off + n) / s->page_size - 1));
+	return 0;
+}
+
 static int on_objok(struct segment *s, uint32_t id, const uint8_t *p,
 		    uint32_t len)
 {
@@ -161,6 +178,12 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 {
 	switch (kind) {
 	case K_OKLOC:
+		if (len != 0)
+			return bad_frame(s, kind);
+		req_post_grant(s, id);
+		return 0;
+	case K_RECAL:
+		return on_recal(s, p, len);
 	case K_OKUNL:
 	case K_PUSHA:
 		if (len != 0)
