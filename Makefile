@@ -50,14 +50,17 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/%)
 SCENARIOS := $(patsubst %/Makefile,%,$(wildcard tests/*/Makefile))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/%.o)
 
 LIBDSM := $(BUILD)/libdsm.so
 PRELOAD := $(BUILD)/libdsm_preload.so
 MASTER := $(BUILD)/dsm-master
+BENCH := $(BUILD)/dsm-bench
 
-.PHONY: all clean demo test check-tests scenarios install uninstall
+.PHONY: all clean demo test check-tests scenarios install uninstall bench
 
 all: $(MASTER) $(LIBDSM) $(PRELOAD)
 
@@ -82,6 +85,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(DSM_CFLAGS) -o $@ $< $(LIB_OBJS) $(DSM_LDFLAGS)
 
+# The benchmark (docs/BENCHMARKS.md): its own sources plus the node
+# runtime, like the unit tests.
+$(BENCH): $(BENCH_OBJS) $(LIB_OBJS)
+	$(CC) -o $@ $(BENCH_OBJS) $(LIB_OBJS) $(DSM_LDFLAGS)
+
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DSM_CFLAGS) -o $@ $< $(DSM_LDFLAGS)
@@ -94,10 +102,14 @@ scenarios: $(LIBDSM)
 			CFLAGS="$(SAN_FLAGS) $(if $(WERROR),-Werror)" || exit 1; \
 	done
 
-check-tests: all $(UNIT_BINS) $(TOOL_BINS) scenarios
+check-tests: all $(UNIT_BINS) $(TOOL_BINS) $(BENCH) scenarios
 
 demo: all scenarios
 	scripts/demo.sh $(BUILD)
+
+# `make bench BENCH_ARGS='--quick --json out.json'` passes options on.
+bench: all $(BENCH)
+	$(BENCH) --build $(BUILD) $(BENCH_ARGS)
 
 test: check-tests
 	DSM_BUILD=$(CURDIR)/$(BUILD) tests/run
