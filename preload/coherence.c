@@ -74,7 +74,7 @@ static void dirty_list_add(struct segment *s, size_t p)
 /* Copy of page p's current bytes, or NULL (state_lock held, p present). */
 static uint8_t *twin_make(struct segment *s, const uint8_t *src)
 {
-	uint8_t *t = malloc(s->page_size);
+	uint8_t *t = twin_alloc(s);
 
 	if (t)
 		memcpy(t, src, s->page_size);
@@ -197,7 +197,7 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 		}
 		dsm_warn("page %p vanished while cached; fetching it again",
 			 (void *)page);
-		free(s->twin[p]);
+		twin_free(s, s->twin[p]);
 		s->twin[p] = NULL;
 		s->pstate[p] = PG_INVALID;
 		pthread_mutex_unlock(&s->state_lock);
@@ -235,7 +235,7 @@ static void install_one(struct segment *s, size_t p, const uint8_t *src)
 		/* Something filled the page behind our back: it is not data
 		 * we can trust; drop it and let the thread fault again. */
 		dsm_warn("page %p was already present at install", (void *)page);
-		free(s->twin[p]);
+		twin_free(s, s->twin[p]);
 		s->twin[p] = NULL;
 		madvise(page, s->page_size, MADV_DONTNEED);
 		s->pstate[p] = PG_INVALID;
@@ -309,7 +309,7 @@ static void diff_page(struct segment *s, size_t p, size_t *used)
 			    s->page_size);
 	if (n > 0)
 		*used += (size_t)n;
-	free(s->twin[p]);
+	twin_free(s, s->twin[p]);
 	s->twin[p] = NULL;
 }
 
@@ -452,7 +452,7 @@ int coh_has_dirty(struct segment *s)
 void coh_free(struct segment *s)
 {
 	for (size_t p = 0; p < s->npages; p++) {
-		free(s->twin[p]);
+		twin_free(s, s->twin[p]);
 		s->twin[p] = NULL;
 	}
 }

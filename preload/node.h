@@ -39,6 +39,7 @@ enum page_state {
 
 struct waiter;
 struct mutex_rec;
+struct twin_chunk;
 
 struct segment {
 	/* Immutable after attach. */
@@ -56,6 +57,8 @@ struct segment {
 	uint8_t *pstate;		/* enum page_state, per page */
 	uint8_t *pflags;		/* PF_* per page */
 	uint8_t **twin;			/* per page, non-NULL iff PG_DIRTY */
+	void *twin_free;		/* twins.c: free list and chunks */
+	struct twin_chunk *twin_chunks;
 	size_t seq_next;		/* page after the last fetch (prefetch) */
 	size_t prefetch_max;		/* pages fetched at once when sequential */
 	uint32_t *dirty;		/* pages that went dirty since last release */
@@ -169,6 +172,11 @@ int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
 void coh_free(struct segment *s);
 void coh_lost(struct segment *s);
 int coh_has_dirty(struct segment *s);
+
+/* twins.c (under state_lock) */
+uint8_t *twin_alloc(struct segment *s);
+void twin_free(struct segment *s, uint8_t *t);
+void twin_pool_free(struct segment *s);
 
 /* lockcache.c */
 int lc_init(struct segment *s);

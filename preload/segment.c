@@ -160,6 +160,7 @@ static void seg_free(struct segment *s)
 {
 	if (s->twin)
 		coh_free(s);
+	twin_pool_free(s);
 	free(s->pstate);
 	free(s->pflags);
 	free(s->twin);
