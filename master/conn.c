@@ -71,6 +71,7 @@ void mconn_free(struct master *m, struct mconn *c)
 	free(c->rbuf);
 	free(c->wbuf);
 	free(c->copyset);
+	free(c->lost);
 	free(c->flushed_bits);
 	free(c->flushed);
 	free(c->batch);

@@ -197,6 +197,8 @@ struct mconn {
 	int64_t deadline_ms;		/* AWAIT_JOIN / CLOSING time limit */
 
 	uint64_t *copyset;		/* bit per page: this node has a copy */
+	uint64_t *lost;			/* bit per page: copy lost to an INVAL */
+	int ack_exempt;			/* release.c: its INVALs need no ack */
 	uint64_t *flushed_bits;		/* flushed but not yet released */
 	size_t *flushed;
 	size_t nflushed, flushed_cap;
@@ -406,6 +408,8 @@ int mstore_range(const struct master *m, uint64_t off, uint64_t len,
 int mstore_copyset_alloc(struct master *m, struct mconn *c);
 void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 		  uint64_t off, uint64_t count);
+void mstore_push(struct master *m, struct mconn *c, uint32_t id,
+		 size_t first, size_t last);
 void mstore_touch(struct master *m, size_t page);
 void mstore_touched_reset(struct master *m);
 int mstore_flushed_add(struct master *m, struct mconn *c, size_t page);

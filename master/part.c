@@ -14,13 +14,16 @@ void mpart_init(struct mpart *p, struct mconn *c)
 	p->alive = 1;
 }
 
-/* Lock request r has every page: OKLOC to a node, wake a local caller. */
+/* Lock request r has every page: OKLOC to a node (after the pages it will
+ * want back, mstore_push), wake a local caller. */
 void mpart_granted(struct master *m, struct mlock_req *r)
 {
-	if (r->owner->conn)
+	if (r->owner->conn) {
+		mstore_push(m, r->owner->conn, r->id, r->first, r->last);
 		mio_send(m, r->owner->conn, K_OKLOC, r->id, NULL, 0);
-	else if (r->lreq)
+	} else if (r->lreq) {
 		mlocal_done(m, r->lreq, DSM_OK);
+	}
 }
 
 static const char *reply_text(int code)

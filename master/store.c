@@ -90,7 +90,8 @@ int mstore_range(const struct master *m, uint64_t off, uint64_t len,
 int mstore_copyset_alloc(struct master *m, struct mconn *c)
 {
 	c->copyset = calloc(bitmap_words(m->npages), sizeof(uint64_t));
-	return c->copyset ? 0 : -1;
+	c->lost = calloc(bitmap_words(m->npages), sizeof(uint64_t));
+	return c->copyset && c->lost ? 0 : -1;
 }
 
 /*
@@ -127,8 +128,52 @@ void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 	put_len(p + DSM_LEN_BYTES, (CONFIG_LEN)count);
 	memcpy(p + hdr, m->store + off, bytes);
 	first = (size_t)(off / m->page_size);
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
 		bit_set(c->copyset, first + i);
+		bit_clear(c->lost, first + i);
+	}
+}
+
+/* Pages pushed with one grant, at most: a push saves a miss right after
+ * the lock, it is not a way to copy large ranges. */
+#define PUSH_MAX_PAGES 32
+
+/*
+ * Node c was just granted a lock on pages [first, last] (request id): send
+ * it, ahead of the OKLOC, the pages of the range it lost to an invalidation
+ * since it last had them, which it will most likely touch again at once.
+ * The node installs them unless it has written to them meanwhile (see
+ * preload/coherence.c); they are in its copyset like fetched pages.
+ */
+void mstore_push(struct master *m, struct mconn *c, uint32_t id,
+		 size_t first, size_t last)
+{
+	size_t hdr = 2 * (size_t)DSM_LEN_BYTES, budget = PUSH_MAX_PAGES;
+
+	for (size_t p = first; p <= last && budget > 0;) {
+		size_t n = 0;
+		uint8_t *f;
+
+		while (p + n <= last && n < budget && bit_test(c->lost, p + n) &&
+		       !bit_test(c->copyset, p + n))
+			n++;
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		f = mio_frame(m, c, K_PAGES, id, hdr + n * m->page_size);
+		if (!f)
+			return;
+		put_len(f, (CONFIG_LEN)(p * m->page_size));
+		put_len(f + DSM_LEN_BYTES, (CONFIG_LEN)n);
+		memcpy(f + hdr, m->store + p * m->page_size, n * m->page_size);
+		for (size_t i = 0; i < n; i++) {
+			bit_set(c->copyset, p + i);
+			bit_clear(c->lost, p + i);
+		}
+		budget -= n;
+		p += n;
+	}
 }
 
 /*

@@ -170,7 +170,10 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 			       s->pstate[p + n] == PG_INVALID)
 				n++;
 		memset(s->pstate + p, PG_FETCHING, n);
-		if (flags & UFFD_PAGEFAULT_FLAG_WRITE)
+		/* A read of a page this node holds the write lock on will
+		 * most likely be followed by a write: install it writable,
+		 * sparing the write-protect fault. */
+		if ((flags & UFFD_PAGEFAULT_FLAG_WRITE) || s->lc.lw[p])
 			s->pflags[p] |= PF_FETCH_WRITE;
 		s->seq_next = p + n;
 		pthread_mutex_unlock(&s->state_lock);
@@ -216,7 +219,7 @@ static void install_one(struct segment *s, size_t p, const uint8_t *src)
 	uint8_t *page = page_addr(s, p);
 	int writable = (s->pflags[p] & PF_FETCH_WRITE) != 0;
 
-	s->pflags[p] &= (uint8_t)~PF_FETCH_WRITE;
+	s->pflags[p] &= (uint8_t)~(PF_FETCH_WRITE | PF_FLUSHED);
 	if (writable) {
 		uint8_t *t = twin_make(s, src);
 
@@ -279,6 +282,8 @@ int coh_install(struct segment *s, size_t first, size_t count,
 				       data + k * s->page_size,
 				       n * s->page_size, 1) == 0) {
 			memset(s->pstate + p, PG_READ, n);
+			for (size_t i = 0; i < n; i++)
+				s->pflags[p + i] &= (uint8_t)~PF_FLUSHED;
 		} else {
 			for (size_t i = 0; i < n; i++)
 				if (s->pstate[p + i] == PG_FETCHING)
@@ -289,6 +294,32 @@ int coh_install(struct segment *s, size_t first, size_t count,
 		k += n;
 	}
 	return 0;
+}
+
+/*
+ * Pages the master pushed with the grant of a lock (PAGES with the lock
+ * request's id, before its OKLOC; see master/store.c mstore_push): install
+ * those we do not have, writable if the lock is exclusive (the holder is
+ * about to write).  Refused for a page we flushed at an INVAL and have not
+ * fetched since: the push left the master before our flush reached it, so
+ * it lacks our own bytes; that page is fetched on its next access instead.
+ */
+void coh_install_pushed(struct segment *s, size_t first, size_t count,
+			const uint8_t *data, int write)
+{
+	for (size_t k = 0; k < count; k++) {
+		size_t p = first + k;
+
+		pthread_mutex_lock(&s->state_lock);
+		if ((s->pstate[p] == PG_INVALID || s->pstate[p] == PG_FETCHING) &&
+		    !(s->pflags[p] & PF_FLUSHED)) {
+			s->pstate[p] = PG_FETCHING;
+			if (write)
+				s->pflags[p] |= PF_FETCH_WRITE;
+			install_one(s, p, data + k * s->page_size);
+		}
+		pthread_mutex_unlock(&s->state_lock);
+	}
 }
 
 /*
@@ -349,6 +380,9 @@ int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 		switch (s->pstate[p]) {
 		case PG_DIRTY:
 			diff_page(s, p, &used);
+			/* Its bytes reach the master with our OKINV: a page
+			 * pushed to us before then would lack them. */
+			s->pflags[p] |= PF_FLUSHED;
 			/* fall through */
 		case PG_READ:
 			if (madvise(page, s->page_size, MADV_DONTNEED) < 0)

@@ -36,6 +36,7 @@ enum page_state {
 /* Flag bits kept next to the state in segment.pflags. */
 #define PF_FETCH_WRITE 0x01u	/* a write is waiting for the page in flight */
 #define PF_LISTED      0x02u	/* the page is in segment.dirty[] */
+#define PF_FLUSHED     0x04u	/* flushed at an INVAL, not fetched since */
 
 struct waiter;
 struct mutex_rec;
@@ -165,6 +166,9 @@ void req_fail_all(struct segment *s, int code);
 void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags);
 int coh_install(struct segment *s, size_t first, size_t count,
 		const uint8_t *data);
+void coh_install_pushed(struct segment *s, size_t first, size_t count,
+			const uint8_t *data, int write);
+int req_is_write_lock(struct segment *s, uint32_t id);
 int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 		   size_t count);
 int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,

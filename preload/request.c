@@ -182,6 +182,20 @@ void req_post_grant(struct segment *s, uint32_t id)
 	pthread_mutex_unlock(&s->req_lock);
 }
 
+/* Is `id` a waiting request for an exclusive page lock?  (PAGES pushed
+ * with its grant are installed writable.) */
+int req_is_write_lock(struct segment *s, uint32_t id)
+{
+	int write = 0;
+
+	pthread_mutex_lock(&s->req_lock);
+	for (struct waiter *w = s->waiters; w; w = w->next)
+		if (w->id == id)
+			write = w->lc_first <= w->lc_last && w->lc_write;
+	pthread_mutex_unlock(&s->req_lock);
+	return write;
+}
+
 /* Post an OBJOK answer (service thread). */
 void req_post_obj(struct segment *s, uint32_t id, uint32_t result,
 		  uint64_t value)

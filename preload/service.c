@@ -107,7 +107,8 @@ static int on_error(struct segment *s, uint32_t id, const uint8_t *p,
 	return 0;
 }
 
-static int on_pages(struct segment *s, const uint8_t *p, uint32_t len)
+static int on_pages(struct segment *s, uint32_t id, const uint8_t *p,
+		    uint32_t len)
 {
 	struct dsm_rd r;
 	CONFIG_LEN off, count;
@@ -120,6 +121,13 @@ static int on_pages(struct segment *s, const uint8_t *p, uint32_t len)
 	    count > s->npages - off / s->page_size ||
 	    len - r.pos != (size_t)count * s->page_size)
 		return bad_frame(s, K_PAGES);
+	if (id != 0) {
+		/* Pushed with the grant of lock request `id`. */
+		coh_install_pushed(s, (size_t)(off / s->page_size),
+				   (size_t)count, p + r.pos,
+				   req_is_write_lock(s, id));
+		return 0;
+	}
 	return coh_install(s, (size_t)(off / s->page_size), (size_t)count,
 			   p + r.pos);
 }
@@ -200,7 +208,7 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 	case K_ERROR:
 		return on_error(s, id, p, len);
 	case K_PAGES:
-		return on_pages(s, p, len);
+		return on_pages(s, id, p, len);
 	case K_INVAL:
 		return on_inval(s, id, p, len);
 	case K_OBJOK:
