@@ -253,15 +253,12 @@ void mio_flush(struct master *m, struct mconn *c)
 }
 
 /*
- * Append a frame header for `kind`/`id` with a `len`-byte payload to c's
- * output and return where the payload goes (the caller fills it before
- * anything else is queued on c).  NULL when c takes no more output: not
- * active, doomed, or over its cap or out of memory (then it is doomed).
+ * Reserve `need` bytes at the end of c's output and return them.  NULL
+ * when c takes no more output: not active, doomed, or over its cap or out
+ * of memory (then it is doomed).
  */
-uint8_t *mio_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
-		   uint32_t id, size_t len)
+static uint8_t *out_reserve(struct master *m, struct mconn *c, size_t need)
 {
-	size_t need = DSM_HDR_LEN + len;
 	uint8_t *p;
 
 	if (!conn_active(c))
@@ -292,9 +289,83 @@ uint8_t *mio_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		c->wcap = ncap;
 	}
 	p = c->wbuf + c->wlen;
-	dsm_hdr_put(p, kind, id, (uint32_t)len);
 	c->wlen += need;
+	return p;
+}
+
+/*
+ * Append a frame header for `kind`/`id` with a `len`-byte payload to c's
+ * output and return where the payload goes (the caller fills it before
+ * anything else is queued on c).  NULL when c takes no more output (see
+ * out_reserve).
+ */
+uint8_t *mio_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
+		   uint32_t id, size_t len)
+{
+	uint8_t *p = out_reserve(m, c, DSM_HDR_LEN + len);
+
+	if (!p)
+		return NULL;
+	dsm_hdr_put(p, kind, id, (uint32_t)len);
 	return p + DSM_HDR_LEN;
+}
+
+/*
+ * Queue a frame whose payload is `head` (a few bytes) then `bulk` (pages of
+ * the home copy).  When nothing else is waiting to go out, it is sent at
+ * once with one writev straight from the home copy, and only what the
+ * socket does not take is copied into the output buffer: serving pages
+ * then costs no copy of our own.  (Bytes of a page that change before they
+ * are sent are harmless: the release that changes them invalidates this
+ * node's copy, on the same stream, after these pages.)
+ */
+void mio_send_bulk(struct master *m, struct mconn *c, enum dsm_kind kind,
+		   uint32_t id, const void *head, size_t hlen,
+		   const void *bulk, size_t blen)
+{
+	uint8_t hdr[DSM_HDR_LEN], *p;
+	size_t total = DSM_HDR_LEN + hlen + blen, sent = 0;
+
+	if (!conn_active(c))
+		return;
+	dsm_hdr_put(hdr, kind, id, (uint32_t)(hlen + blen));
+	if (c->wpos == c->wlen) {
+		struct iovec iov[3] = {
+			{ .iov_base = hdr, .iov_len = DSM_HDR_LEN },
+			{ .iov_base = (void *)head, .iov_len = hlen },
+			{ .iov_base = (void *)bulk, .iov_len = blen },
+		};
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 3 };
+		ssize_t n;
+
+		do
+			n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			mconn_doom(m, c, "send: %s", strerror(errno));
+			return;
+		}
+		sent = n > 0 ? (size_t)n : 0;
+		if (sent == total)
+			return;
+	}
+	p = out_reserve(m, c, total - sent);
+	if (!p)
+		return;
+	/* Copy bytes [sent, total) of hdr | head | bulk. */
+	for (int part = 0; part < 3; part++) {
+		const uint8_t *src = part == 0 ? hdr : part == 1 ? head : bulk;
+		size_t len = part == 0 ? DSM_HDR_LEN : part == 1 ? hlen : blen;
+
+		if (sent >= len) {
+			sent -= len;
+			continue;
+		}
+		memcpy(p, src + sent, len - sent);
+		p += len - sent;
+		sent = 0;
+	}
+	mio_update_events(m, c);
 }
 
 void mio_send(struct master *m, struct mconn *c, enum dsm_kind kind,

@@ -391,6 +391,9 @@ uint8_t *mio_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		   uint32_t id, size_t len);
 void mio_send(struct master *m, struct mconn *c, enum dsm_kind kind,
 	      uint32_t id, const void *payload, size_t len);
+void mio_send_bulk(struct master *m, struct mconn *c, enum dsm_kind kind,
+		   uint32_t id, const void *head, size_t hlen,
+		   const void *bulk, size_t blen);
 void mio_send_error(struct master *m, struct mconn *c, uint32_t id,
 		    int code, const char *text);
 

@@ -106,7 +106,7 @@ void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 	size_t hdr = 2 * (size_t)DSM_LEN_BYTES;
 	size_t maxcount = (DSM_MAX_PAYLOAD - hdr) / m->page_size;
 	size_t first, bytes;
-	uint8_t *p;
+	uint8_t head[2 * sizeof(CONFIG_LEN)];
 
 	if (off % m->page_size != 0 || count == 0 || off >= m->size ||
 	    count > (m->size - off) / m->page_size || count > maxcount) {
@@ -121,12 +121,9 @@ void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 		return;
 	}
 	bytes = (size_t)count * m->page_size;
-	p = mio_frame(m, c, K_PAGES, id, hdr + bytes);
-	if (!p)
-		return;
-	put_len(p, (CONFIG_LEN)off);
-	put_len(p + DSM_LEN_BYTES, (CONFIG_LEN)count);
-	memcpy(p + hdr, m->store + off, bytes);
+	put_len(head, (CONFIG_LEN)off);
+	put_len(head + DSM_LEN_BYTES, (CONFIG_LEN)count);
+	mio_send_bulk(m, c, K_PAGES, id, head, hdr, m->store + off, bytes);
 	first = (size_t)(off / m->page_size);
 	for (size_t i = 0; i < count; i++) {
 		bit_set(c->copyset, first + i);
@@ -152,7 +149,7 @@ void mstore_push(struct master *m, struct mconn *c, uint32_t id,
 
 	for (size_t p = first; p <= last && budget > 0;) {
 		size_t n = 0;
-		uint8_t *f;
+		uint8_t head[2 * sizeof(CONFIG_LEN)];
 
 		while (p + n <= last && n < budget && bit_test(c->lost, p + n) &&
 		       !bit_test(c->copyset, p + n))
@@ -161,12 +158,10 @@ void mstore_push(struct master *m, struct mconn *c, uint32_t id,
 			p++;
 			continue;
 		}
-		f = mio_frame(m, c, K_PAGES, id, hdr + n * m->page_size);
-		if (!f)
-			return;
-		put_len(f, (CONFIG_LEN)(p * m->page_size));
-		put_len(f + DSM_LEN_BYTES, (CONFIG_LEN)n);
-		memcpy(f + hdr, m->store + p * m->page_size, n * m->page_size);
+		put_len(head, (CONFIG_LEN)(p * m->page_size));
+		put_len(head + DSM_LEN_BYTES, (CONFIG_LEN)n);
+		mio_send_bulk(m, c, K_PAGES, id, head, hdr,
+			      m->store + p * m->page_size, n * m->page_size);
 		for (size_t i = 0; i < n; i++) {
 			bit_set(c->copyset, p + i);
 			bit_clear(c->lost, p + i);
