@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <linux/userfaultfd.h>
-#include <poll.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
@@ -224,16 +223,17 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 static int svc_frames(struct segment *s);
 
 /*
- * Read what the socket has and handle every complete frame.  Reads until
+ * Read what the socket has and handle every complete frame (`block`: wait
+ * for the first bytes in recv, saving a poll).  Reads until
  * the socket is empty (at most a few frames' worth, so that faults are not
  * kept waiting; poll brings us back for the rest): a prefetch arrives as
  * megabyte frames.
  */
-static void svc_sock(struct segment *s)
+static void svc_sock(struct segment *s, int block)
 {
 	for (int round = 0; round < 8; round++) {
 		ssize_t n = recv(s->sock, s->rbuf + s->rlen, s->rcap - s->rlen,
-				 MSG_DONTWAIT);
+				 round == 0 && block ? 0 : MSG_DONTWAIT);
 
 		if (n == 0) {
 			svc_lost(s, "connection closed by the master");
@@ -371,7 +371,7 @@ static void *svc_main(void *arg)
 					 * whatever the mask; stop watching it. */
 					epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->sock, NULL);
 				} else if (pthread_mutex_trylock(&s->rx_lock) == 0) {
-					svc_sock(s);
+					svc_sock(s, 0);
 					pthread_mutex_unlock(&s->rx_lock);
 				}
 				break;
@@ -396,14 +396,10 @@ int svc_wait_reply(struct segment *s, struct waiter *w)
 			return req_wait(s, w);
 		node_internal++;
 		sock_watch(s, 0);
+		/* A lost master shuts the socket: the recv returns then. */
 		while (atomic_load_explicit(&w->done, memory_order_acquire) == 0 &&
-		       !atomic_load(&s->lost)) {
-			struct pollfd p = { .fd = s->sock, .events = POLLIN };
-
-			if (poll(&p, 1, -1) < 0 && errno != EINTR)
-				break;
-			svc_sock(s);
-		}
+		       !atomic_load(&s->lost))
+			svc_sock(s, 1);
 		if (!atomic_load(&s->lost))
 			sock_watch(s, 1);
 		pthread_mutex_unlock(&s->rx_lock);
