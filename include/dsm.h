@@ -37,6 +37,7 @@ extern "C" {
 #define DSM_ESYS      -7  /* a system call failed; errno tells which */
 #define DSM_ENOMEM    -8  /* out of memory */
 #define DSM_EBUSY     -9  /* already initialised, or the segment's address range is taken */
+#define DSM_EAUTH    -10  /* authentication failed or is missing (docs/SECURITY.md) */
 
 /*
  * Start a master whose segment is `size` bytes (rounded up to whole pages),
@@ -111,6 +112,13 @@ const char *dsm_strerror(int code);
 
 /* TCP port the master of this process listens on (useful with port 0), or 0. */
 uint16_t dsm_master_port(void);
+
+/*
+ * Use the shared secret in file `path` (NULL: none) for the next
+ * init_master and init_slave calls of this process; overrides
+ * $DSM_SECRET_FILE.  The file is read when those calls run.  Returns 0.
+ */
+int dsm_set_secret_file(const char *path);
 
 #ifdef __cplusplus
 }

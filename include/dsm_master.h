@@ -19,6 +19,22 @@ struct master_config {
 	uint16_t port;		/* 0 = any free port */
 	const char *listen_addr;	/* IPv4 address or host name; NULL = 127.0.0.1 */
 	uint64_t base;		/* virtual address announced to nodes; 0 = default */
+	const char *secret_file;	/* shared secret for node authentication
+					 * (docs/SECURITY.md); NULL = none */
+	int insecure;		/* allow a non-loopback listen address without
+				 * a secret */
+	unsigned timeout_s;	/* a node silent this long is lost; 0 = default
+				 * DSM_DEFAULT_TIMEOUT_S */
+	const char *store_path;	/* home copy kept in this file (survives a
+				 * restart); NULL = memory only */
+	int sync_policy;	/* enum master_sync, for store_path */
+};
+
+/* When the home copy is written back to its store file. */
+enum master_sync {
+	MASTER_SYNC_NONE = 0,	/* the kernel writes it back when it likes */
+	MASTER_SYNC_RELEASE,	/* msync after every applied release */
+	MASTER_SYNC_INTERVAL,	/* msync once a second */
 };
 
 /*

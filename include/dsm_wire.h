@@ -47,6 +47,14 @@
 #define DSM_MAX_PAYLOAD (1u << 20)
 /* Longest ERROR message text. */
 #define DSM_MAX_ERRMSG 512u
+/* Authentication (docs/SECURITY.md): nonce and HMAC-SHA256 sizes. */
+#define DSM_NONCE_LEN 32u
+#define DSM_MAC_LEN 32u
+/* Heartbeat: the master pings every node this often when idle. */
+#define DSM_PING_INTERVAL_MS 1000u
+/* Default silence after which a peer counts as lost (DSM_TIMEOUT, s). */
+#define DSM_DEFAULT_TIMEOUT_S 5u
+
 /* Default virtual address of a segment on every node. */
 #define DSM_DEFAULT_BASE 0x200000000000ull
 
@@ -75,6 +83,10 @@ enum dsm_kind {
 	K_OBJOK,	/* OBJOK m->n  u32 result, L value */
 	K_OBJCN,	/* OBJCN n->m  (none); cancel waiting request `id` */
 	K_RECAL,	/* RECAL m->n  L offset, L length; give those pages back */
+	K_AUTHQ,	/* AUTH? m->n  32 B master nonce, 32 B HMAC (master's proof) */
+	K_AUTHA,	/* AUTH! n->m  32 B HMAC (node's proof) */
+	K_PINGQ,	/* PING? both  (none); answer with PING! */
+	K_PINGA,	/* PING! both  (none) */
 	K_NKINDS
 };
 
@@ -153,7 +165,7 @@ static const char dsm_kind_names[K_NKINDS][6] = {
 	"?????", "JOIN?", "JOIN!", "ERROR", "DECO?", "DECO!", "RELEA",
 	"LOCKR", "LOCKW", "OKLOC", "UNLOR", "UNLOW", "OKUNL", "INVAL",
 	"OKINV", "GETPG", "PAGES", "UPDAT", "PUSH?", "PUSH!", "OBJOP",
-	"OBJOK", "OBJCN", "RECAL",
+	"OBJOK", "OBJCN", "RECAL", "AUTH?", "AUTH!", "PING?", "PING!",
 };
 
 /* Kind of the five bytes at p, K_UNKNOWN if none. */

@@ -2,6 +2,8 @@
  * main.c - dsm-master, the standalone master.
  *
  *   dsm-master --size SIZE --port PORT [--listen ADDR] [--base ADDR]
+ *              [--secret-file FILE] [--insecure] [--timeout SECS]
+ *              [--store FILE [--sync none|release|interval]]
  *              [--log-level error|warn|info|debug]
  *
  * Prints "dsm-master: listening on ADDR:PORT size BYTES" on stdout once it
@@ -31,6 +33,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: dsm-master --size SIZE --port PORT [--listen ADDR] "
 		"[--base ADDR]\n"
+		"                  [--secret-file FILE] [--insecure] "
+		"[--timeout SECS]\n"
+		"                  [--store FILE [--sync none|release|interval]]\n"
 		"                  [--log-level error|warn|info|debug]\n"
 		"\n"
 		"Serve one distributed shared memory segment to dsm nodes.\n"
@@ -46,6 +51,20 @@ static void usage(FILE *f)
 		"segment at,\n"
 		"                    page-aligned (default $DSM_BASE, else "
 		"0x%llx)\n"
+		"  --secret-file F   nodes must prove they know the secret in F\n"
+		"                    (HMAC-SHA256 challenge-response; "
+		"docs/SECURITY.md)\n"
+		"  --insecure        allow a non-loopback --listen without a "
+		"secret\n"
+		"  --timeout SECS    a node silent this long is lost (default "
+		"%u)\n"
+		"  --store FILE      keep the segment in FILE: a restart with the "
+		"same\n"
+		"                    FILE keeps every released byte\n"
+		"  --sync POLICY     when the store is written back: none "
+		"(default),\n"
+		"                    release (every release) or interval "
+		"(every second)\n"
 		"  --log-level LVL   error, warn (default), info or debug\n"
 		"  --help            this text\n"
 		"  --version         version, protocol and ARCHI\n"
@@ -53,7 +72,7 @@ static void usage(FILE *f)
 		"Prints \"dsm-master: listening on ADDR:PORT size BYTES\" when "
 		"ready.\n"
 		"SIGINT/SIGTERM: every node is told (RELEA), exit 0.\n",
-		(unsigned long long)DSM_DEFAULT_BASE);
+		(unsigned long long)DSM_DEFAULT_BASE, DSM_DEFAULT_TIMEOUT_S);
 }
 
 static void bad_usage(const char *fmt, const char *arg)
@@ -129,15 +148,20 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "base", required_argument, NULL, 'b' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "secret-file", required_argument, NULL, 'S' },
+		{ "insecure", no_argument, NULL, 'I' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "store", required_argument, NULL, 'F' },
+		{ "sync", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct master_config cfg;
 	const char *base_text = NULL, *env;
-	uint64_t size = 0, base = DSM_DEFAULT_BASE, port = 0;
+	uint64_t size = 0, base = DSM_DEFAULT_BASE, port = 0, timeout = 0;
 	long page = sysconf(_SC_PAGESIZE);
-	int have_size = 0, have_port = 0, opt, err = 0, rc;
+	int have_size = 0, have_port = 0, have_sync = 0, opt, err = 0, rc;
 	struct sigaction sa;
 	sigset_t mask;
 
@@ -180,6 +204,40 @@ int main(int argc, char **argv)
 				bad_usage("--log-level '%s': expected error, "
 					  "warn, info or debug", optarg);
 			break;
+		case 'S':
+			if (!*optarg)
+				bad_usage("--secret-file '%s': empty path", optarg);
+			cfg.secret_file = optarg;
+			break;
+		case 'I':
+			cfg.insecure = 1;
+			break;
+		case 'T':
+			errno = 0;
+			timeout = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || timeout == 0 ||
+			    timeout > 86400 || optarg[0] == '-')
+				bad_usage("--timeout '%s': expected 1 to 86400 "
+					  "seconds", optarg);
+			cfg.timeout_s = (unsigned)timeout;
+			break;
+		case 'F':
+			if (!*optarg)
+				bad_usage("--store '%s': empty path", optarg);
+			cfg.store_path = optarg;
+			break;
+		case 'Y':
+			if (strcmp(optarg, "none") == 0)
+				cfg.sync_policy = MASTER_SYNC_NONE;
+			else if (strcmp(optarg, "release") == 0)
+				cfg.sync_policy = MASTER_SYNC_RELEASE;
+			else if (strcmp(optarg, "interval") == 0)
+				cfg.sync_policy = MASTER_SYNC_INTERVAL;
+			else
+				bad_usage("--sync '%s': expected none, release "
+					  "or interval", optarg);
+			have_sync = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -198,6 +256,8 @@ int main(int argc, char **argv)
 		bad_usage("%s--size is required", "");
 	if (!have_port)
 		bad_usage("%s--port is required", "");
+	if (have_sync && !cfg.store_path)
+		bad_usage("%s--sync needs --store", "");
 
 	env = getenv("DSM_BASE");
 	if (base_text) {

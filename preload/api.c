@@ -179,6 +179,7 @@ const char *dsm_strerror(int code)
 	case DSM_ESYS:		return "system call failed";
 	case DSM_ENOMEM:	return "out of memory";
 	case DSM_EBUSY:		return "already initialised or address range taken";
+	case DSM_EAUTH:		return "authentication failed or missing";
 	default:		return "unknown error";
 	}
 }

@@ -66,7 +66,7 @@ int seg_join(struct segment *s, uint64_t *base)
 
 		dsm_err("master %s refused this node: %.*s", s->peer,
 			(int)(len >= 4 ? len - 4 : 0), (const char *)body + 4);
-		code = (c >= 1 && c <= (uint32_t)-DSM_EBUSY) ? -(int)c : DSM_EPROTO;
+		code = (c >= 1 && c <= (uint32_t)-DSM_EAUTH) ? -(int)c : DSM_EPROTO;
 		free(body);
 		return code;
 	}

@@ -90,7 +90,7 @@ static int on_error(struct segment *s, uint32_t id, const uint8_t *p,
 		return bad_frame(s, K_ERROR);
 	code = get_u32(p);
 	msglen = (int)(len - 4 > DSM_MAX_ERRMSG ? DSM_MAX_ERRMSG : len - 4);
-	if (code == 0 || code > (uint32_t)-DSM_EBUSY)
+	if (code == 0 || code > (uint32_t)-DSM_EAUTH)
 		code = (uint32_t)-DSM_EPROTO;
 	if (id == 0) {
 		char why[DSM_MAX_ERRMSG + 16];
