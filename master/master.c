@@ -88,6 +88,14 @@ struct master *master_create(const struct master_config *cfg, int *err)
 	long ps = sysconf(_SC_PAGESIZE);
 	int code = DSM_ESYS;
 
+	/* Refuse what this build cannot do yet rather than ignore it. */
+	if (cfg->secret_file || cfg->store_path) {
+		dsm_err("%s is not supported by this build",
+			cfg->secret_file ? "--secret-file" : "--store");
+		if (err)
+			*err = DSM_EINVAL;
+		return NULL;
+	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		dsm_err("calloc(struct master): %s", strerror(errno));
