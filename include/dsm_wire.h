@@ -142,6 +142,31 @@ enum dsm_objres {
 	OR_NOENT, OR_FBIG, OR_OVERFLOW, OR_BROKEN
 };
 
+static const char *const dsm_objop_names[OP_NOPS] = {
+	"?", "MUTEX_INIT", "MUTEX_LOCK", "MUTEX_TRYLOCK", "MUTEX_UNLOCK",
+	"RW_INIT", "RW_RDLOCK", "RW_WRLOCK", "RW_TRYRDLOCK", "RW_TRYWRLOCK",
+	"RW_UNLOCK", "BARRIER_INIT", "BARRIER_WAIT", "COND_INIT", "COND_WAIT",
+	"COND_SIGNAL", "COND_BROADCAST", "SEM_INIT", "SEM_WAIT",
+	"SEM_TRYWAIT", "SEM_POST", "SEM_GETVALUE", "DESTROY", "SHM_OPEN",
+	"SHM_TRUNCATE", "SHM_STAT", "SHM_UNLINK",
+};
+
+static const char *const dsm_objres_names[] = {
+	"OK", "BUSY", "TIMEDOUT", "AGAIN", "PERM", "INVAL", "EXIST", "NOENT",
+	"FBIG", "OVERFLOW", "BROKEN",
+};
+#define DSM_NOBJRES (sizeof(dsm_objres_names) / sizeof(dsm_objres_names[0]))
+
+static inline const char *dsm_objop_name(unsigned int op)
+{
+	return op < OP_NOPS ? dsm_objop_names[op] : "?";
+}
+
+static inline const char *dsm_objres_name(unsigned int res)
+{
+	return res < DSM_NOBJRES ? dsm_objres_names[res] : "?";
+}
+
 /* True for the operations that close a release. */
 static inline int dsm_objop_is_release(unsigned int op)
 {

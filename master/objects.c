@@ -36,30 +36,7 @@
 #define MOBJ_WAITS 65536u
 #define MOBJ_BUCKETS0 64u
 
-static const char *const op_names[OP_NOPS] = {
-	"?", "MUTEX_INIT", "MUTEX_LOCK", "MUTEX_TRYLOCK", "MUTEX_UNLOCK",
-	"RW_INIT", "RW_RDLOCK", "RW_WRLOCK", "RW_TRYRDLOCK", "RW_TRYWRLOCK",
-	"RW_UNLOCK", "BARRIER_INIT", "BARRIER_WAIT", "COND_INIT", "COND_WAIT",
-	"COND_SIGNAL", "COND_BROADCAST", "SEM_INIT", "SEM_WAIT",
-	"SEM_TRYWAIT", "SEM_POST", "SEM_GETVALUE", "DESTROY", "SHM_OPEN",
-	"SHM_TRUNCATE", "SHM_STAT", "SHM_UNLINK",
-};
 
-static const char *const res_names[] = {
-	"OK", "BUSY", "TIMEDOUT", "AGAIN", "PERM", "INVAL", "EXIST", "NOENT",
-	"FBIG", "OVERFLOW", "BROKEN",
-};
-
-static const char *op_name(unsigned op)
-{
-	return op < OP_NOPS ? op_names[op] : "?";
-}
-
-static const char *res_name(uint32_t res)
-{
-	return res < sizeof(res_names) / sizeof(res_names[0]) ?
-	       res_names[res] : "?";
-}
 
 /* Set the caps from the segment size (master_create, before any node). */
 void mobj_init(struct master *m)
@@ -335,7 +312,7 @@ void mobj_reply(struct master *m, struct mpart *p, uint32_t id,
 	if (!p->conn)
 		return;
 	dsm_debug("%s: OBJOK id=%u %s value=%llu", p->conn->name, id,
-		  res_name(result), (unsigned long long)value);
+		  dsm_objres_name(result), (unsigned long long)value);
 	f = mio_frame(m, p->conn, K_OBJOK, id, DSM_OBJOK_LEN);
 	if (!f)
 		return;
@@ -388,7 +365,7 @@ static void obj_run(struct mobj_ctx *x)
 	}
 	if (x->range) {
 		dsm_debug("%s: %s id=%u offset %llu arg %llu: outside the "
-			  "segment", mobj_where(p), op_name(x->a.op), x->id,
+			  "segment", mobj_where(p), dsm_objop_name(x->a.op), x->id,
 			  (unsigned long long)x->a.off,
 			  (unsigned long long)x->a.arg);
 		if (p->conn)
@@ -397,9 +374,9 @@ static void obj_run(struct mobj_ctx *x)
 		return;
 	}
 	dsm_debug("%s: %s id=%u off=%llu arg=%llu arg8=%u: %s", mobj_where(p),
-		  op_name(x->a.op), x->id, (unsigned long long)x->a.off,
+		  dsm_objop_name(x->a.op), x->id, (unsigned long long)x->a.off,
 		  (unsigned long long)x->a.arg, x->a.arg8,
-		  x->queued ? "waits" : res_name(x->result));
+		  x->queued ? "waits" : dsm_objres_name(x->result));
 	if (!x->queued)
 		mobj_reply(x->m, p, x->id, x->result, x->value);
 }
@@ -480,7 +457,7 @@ void mobj_finish(struct master *m, struct mpart *p, struct mrel *r)
 		x.cancelled = 0;
 	if (x.cancelled && !x.range) {
 		dsm_debug("%s: %s id=%u cancelled before it was performed",
-			  mobj_where(p), op_name(x.a.op), x.id);
+			  mobj_where(p), dsm_objop_name(x.a.op), x.id);
 		mobj_reply(m, p, x.id, OR_TIMEDOUT, 0);
 	} else {
 		obj_run(&x);

@@ -282,22 +282,24 @@ int execle(const char *path, const char *arg, ...)
 
 /* _exit skips atexit and destructors: release and detach here, or a worker
  * that ends with _exit would lose what it wrote since its last release. */
-void _exit(int status)
+static void before_quick_exit(void)
 {
 	if (shim_active && shim_seg && !node_internal) {
 		node_internal++;
 		api_detach_all_at_exit();
 	}
+}
+
+void _exit(int status)
+{
+	before_quick_exit();
 	REAL(_exit)(status);
 	node_exit_now(status);
 }
 
 void _Exit(int status)
 {
-	if (shim_active && shim_seg && !node_internal) {
-		node_internal++;
-		api_detach_all_at_exit();
-	}
+	before_quick_exit();
 	REAL(_Exit)(status);
 	node_exit_now(status);
 }

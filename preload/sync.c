@@ -85,6 +85,25 @@ static void mrec_remove(struct segment *s, size_t off)
 	}
 }
 
+/* Record that thread `me` owns mutex off, `count` times (type: as learnt
+ * from the master, -1 to keep).  0 if out of memory. */
+static int mrec_own(struct segment *s, size_t off, pid_t me, uint32_t count,
+		    int type)
+{
+	struct mutex_rec *r;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 1);
+	if (r) {
+		r->owner = me;
+		r->count = count;
+		if (type >= 0)
+			r->type = (uint8_t)type;
+	}
+	pthread_mutex_unlock(&s->obj_lock);
+	return r != NULL;
+}
+
 void sync_free(struct segment *s)
 {
 	if (!s->mrecs)
@@ -260,15 +279,7 @@ int sync_mutex_lock(struct segment *s, size_t off, enum sync_wait how,
 		      &type);
 	if (rc != 0)
 		return rc;
-	pthread_mutex_lock(&s->obj_lock);
-	r = mrec_get(s, off, 1);
-	if (r) {
-		r->owner = me;
-		r->count = 1;
-		r->type = (uint8_t)type;
-	}
-	pthread_mutex_unlock(&s->obj_lock);
-	return r ? 0 : ENOMEM;
+	return mrec_own(s, off, me, 1, (int)type) ? 0 : ENOMEM;
 }
 
 /*
@@ -370,16 +381,9 @@ int sync_cond_wait(struct segment *s, size_t cond, size_t mutex,
 	pthread_mutex_unlock(&s->obj_lock);
 
 	rc = sync_obj(s, OP_COND_WAIT, cond, 0, mutex, abstime, clk, NULL);
-	if (rc != EIO) {
-		/* We hold the mutex again (OK, TIMEDOUT) or the master never
-		 * let it go (any refusal); only a lost master leaves it. */
-		pthread_mutex_lock(&s->obj_lock);
-		r = mrec_get(s, mutex, 1);
-		if (r) {
-			r->owner = me;
-			r->count = saved;
-		}
-		pthread_mutex_unlock(&s->obj_lock);
-	}
+	/* We hold the mutex again (OK, TIMEDOUT) or the master never let it
+	 * go (any refusal); only a lost master leaves it. */
+	if (rc != EIO)
+		mrec_own(s, mutex, me, saved, -1);
 	return rc;
 }
