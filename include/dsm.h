@@ -116,7 +116,9 @@ uint16_t dsm_master_port(void);
 /*
  * Use the shared secret in file `path` (NULL: none) for the next
  * init_master and init_slave calls of this process; overrides
- * $DSM_SECRET_FILE.  The file is read when those calls run.  Returns 0.
+ * $DSM_SECRET_FILE; "" or NULL means none.  The file is read when those
+ * calls run (docs/SECURITY.md).  Returns 0, or DSM_EINVAL if the path is
+ * longer than PATH_MAX.
  */
 int dsm_set_secret_file(const char *path);
 

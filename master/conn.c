@@ -44,7 +44,8 @@ struct mconn *mconn_new(struct master *m, int fd, const char *peer)
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	snprintf(c->name, sizeof(c->name), "%s", peer);
 	mpart_init(&c->part, c);
-	c->deadline_ms = mmaster_now_ms() + MASTER_JOIN_TIMEOUT_MS;
+	c->last_rx_ms = mmaster_now_ms();
+	c->deadline_ms = c->last_rx_ms + MASTER_JOIN_TIMEOUT_MS;
 	memset(&e, 0, sizeof(e));
 	e.events = EPOLLIN;
 	e.data.ptr = &c->w;
@@ -228,7 +229,8 @@ void mconn_check_deadline(struct master *m, struct mconn *c, int64_t now)
 	if (c->deadline_ms == 0 || now < c->deadline_ms)
 		return;
 	if (c->state == MC_AWAIT_JOIN)
-		mconn_lost(m, c, "no JOIN? in time");
+		mconn_lost(m, c, c->auth_pending ? "no AUTH! in time" :
+			   "no JOIN? in time");
 	else if (c->state == MC_CLOSING)
 		mconn_set_state(m, c, MC_DEAD);
 }

@@ -17,7 +17,9 @@
 #include "dsm_log.h"
 #include "master_int.h"
 
+/* JOIN? without and with the node's nonce (docs/PROTOCOL.md). */
 #define JOINQ_LEN 10u
+#define JOINQ_NONCE_LEN (JOINQ_LEN + DSM_NONCE_LEN)
 
 /* Printable form of 5 kind bytes that may be anything. */
 static void kind_text(const uint8_t *p, char out[6])
@@ -76,6 +78,13 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 	case K_OBJOP:
 		min = max = DSM_OBJOP_LEN;
 		break;
+	case K_AUTHA:
+		min = max = DSM_MAC_LEN;
+		break;
+	case K_PINGQ:
+	case K_PINGA:
+		min = max = 0;
+		break;
 	case K_UPDAT:
 		min = 1;
 		max = DSM_MAX_PAYLOAD;
@@ -84,12 +93,17 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 		snprintf(why, whylen, "%s is not a frame a node may send", kt);
 		return -1;
 	}
-	if (c->state == MC_AWAIT_JOIN && kind != K_JOINQ) {
+	if (c->state == MC_AWAIT_JOIN && c->auth_pending && kind != K_AUTHA &&
+	    kind != K_ERROR) {
+		snprintf(why, whylen, "%s instead of AUTH!", kt);
+		return -1;
+	}
+	if (c->state == MC_AWAIT_JOIN && !c->auth_pending && kind != K_JOINQ) {
 		snprintf(why, whylen, "%s before JOIN?", kt);
 		return -1;
 	}
-	if (c->state == MC_JOINED && kind == K_JOINQ) {
-		snprintf(why, whylen, "second JOIN? on a joined connection");
+	if (c->state == MC_JOINED && (kind == K_JOINQ || kind == K_AUTHA)) {
+		snprintf(why, whylen, "%s on a joined connection", kt);
 		return -1;
 	}
 	if (len < min || len > max) {
@@ -116,9 +130,40 @@ static void disp_refuse(struct master *m, struct mconn *c, const char *reason)
 }
 
 /*
- * JOIN?: u32 version, u8 config_len, u8 0, u32 page_size.  The version is
- * read first so that a future, longer JOIN? is still refused by version.
- * Accepted: JOIN! = u32 node_id, u32 page_size, u64 base, L size.
+ * Admit c as a node: JOIN! = u32 node_id, u32 page_size, u64 base, L size,
+ * answering request id.  After the JOIN? checks, and after AUTH! when the
+ * master has a secret.
+ */
+void mdisp_admit(struct master *m, struct mconn *c, uint32_t id)
+{
+	uint8_t *p;
+
+	if (mstore_copyset_alloc(m, c) < 0) {
+		mconn_fail(m, c, DSM_ENOMEM, "out of memory for its copyset");
+		return;
+	}
+	if (++m->next_node_id == 0)
+		m->next_node_id = 1;
+	c->node_id = m->next_node_id;
+	snprintf(c->name, sizeof(c->name), "node %u (%s)", c->node_id,
+		 c->peer);
+	mconn_set_state(m, c, MC_JOINED);
+	p = mio_frame(m, c, K_JOINA, id, 16 + DSM_LEN_BYTES);
+	if (p) {
+		put_u32(p, c->node_id);
+		put_u32(p + 4, (uint32_t)m->page_size);
+		put_u64(p + 8, m->base);
+		put_len(p + 16, (CONFIG_LEN)m->size);
+	}
+	dsm_info("node %u joined from %s%s", c->node_id, c->peer,
+		 m->secret.len ? " (authenticated)" : "");
+}
+
+/*
+ * JOIN?: u32 version, u8 config_len, u8 0, u32 page_size, and optionally
+ * the node's nonce.  The version is read first so that a future, longer
+ * JOIN? is still refused by version.  Accepted: mdisp_admit, or with a
+ * secret the AUTH? challenge first (auth.c).
  */
 static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 		      struct dsm_rd *r)
@@ -126,7 +171,7 @@ static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 	uint32_t version = dsm_rd_u32(r), page_size;
 	unsigned clen;
 	char reason[256];
-	uint8_t *p;
+	const uint8_t *nonce = NULL;
 
 	if (version != DSM_PROTO_VERSION) {
 		snprintf(reason, sizeof(reason), "it speaks protocol version "
@@ -135,9 +180,10 @@ static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 		disp_refuse(m, c, reason);
 		return;
 	}
-	if (r->len != JOINQ_LEN) {
+	if (r->len != JOINQ_LEN && r->len != JOINQ_NONCE_LEN) {
 		mconn_fail(m, c, DSM_EPROTO, "JOIN? payload of %zu bytes, "
-			   "expected %u", r->len, JOINQ_LEN);
+			   "expected %u or %u", r->len, JOINQ_LEN,
+			   JOINQ_NONCE_LEN);
 		return;
 	}
 	clen = dsm_rd_u8(r);
@@ -163,24 +209,12 @@ static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 		disp_refuse(m, c, reason);
 		return;
 	}
-	if (mstore_copyset_alloc(m, c) < 0) {
-		mconn_fail(m, c, DSM_ENOMEM, "out of memory for its copyset");
-		return;
-	}
-	if (++m->next_node_id == 0)
-		m->next_node_id = 1;
-	c->node_id = m->next_node_id;
-	snprintf(c->name, sizeof(c->name), "node %u (%s)", c->node_id,
-		 c->peer);
-	mconn_set_state(m, c, MC_JOINED);
-	p = mio_frame(m, c, K_JOINA, id, 16 + DSM_LEN_BYTES);
-	if (p) {
-		put_u32(p, c->node_id);
-		put_u32(p + 4, (uint32_t)m->page_size);
-		put_u64(p + 8, m->base);
-		put_len(p + 16, (CONFIG_LEN)m->size);
-	}
-	dsm_info("node %u joined from %s", c->node_id, c->peer);
+	if (r->len == JOINQ_NONCE_LEN)
+		nonce = dsm_rd_take(r, DSM_NONCE_LEN);
+	if (m->secret.len)
+		mauth_challenge(m, c, id, nonce);
+	else
+		mdisp_admit(m, c, id);
 }
 
 /* ERROR from a node: it gave up on us; log its text and close. */
@@ -326,6 +360,14 @@ void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 	case K_OBJCN:
 		mobj_cancel(m, c, id);
 		break;
+	case K_AUTHA:
+		mauth_answer(m, c, p);
+		break;
+	case K_PINGQ:
+		mio_send(m, c, K_PINGA, id, NULL, 0);
+		break;
+	case K_PINGA:
+		break;		/* receiving it was the point (mio_read) */
 	case K_GETPG:
 		a = dsm_rd_len(&r);
 		b = dsm_rd_len(&r);

@@ -108,6 +108,7 @@ void mio_read(struct master *m, struct mconn *c)
 	n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
 	if (n > 0) {
 		c->rlen += (size_t)n;
+		c->last_rx_ms = mmaster_now_ms();	/* alive: beat.c */
 	} else if (n == 0) {
 		in_eof(m, c, "connection closed by the peer");
 	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {

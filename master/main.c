@@ -304,6 +304,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dsm-master: cannot start (%s)\n",
 			err == DSM_EINVAL ? "invalid configuration" :
 			err == DSM_ENOMEM ? "out of memory" :
+			err == DSM_EBUSY ? "already in use; see above" :
 			"system call failed; see above");
 		return 1;
 	}

@@ -88,14 +88,6 @@ struct master *master_create(const struct master_config *cfg, int *err)
 	long ps = sysconf(_SC_PAGESIZE);
 	int code = DSM_ESYS;
 
-	/* Refuse what this build cannot do yet rather than ignore it. */
-	if (cfg->secret_file || cfg->store_path) {
-		dsm_err("%s is not supported by this build",
-			cfg->secret_file ? "--secret-file" : "--store");
-		if (err)
-			*err = DSM_EINVAL;
-		return NULL;
-	}
 	m = calloc(1, sizeof(*m));
 	if (!m) {
 		dsm_err("calloc(struct master): %s", strerror(errno));
@@ -141,9 +133,11 @@ struct master *master_create(const struct master_config *cfg, int *err)
 	m->upd_cap = m->size > (SIZE_MAX - (1u << 20)) / 2 ?
 		SIZE_MAX : 2 * m->size + (1u << 20);
 
-	code = DSM_ENOMEM;
-	if (mstore_init(m) < 0)
+	if (mstore_init(m, cfg) < 0) {
+		code = errno == ENOMEM ? DSM_ENOMEM : errno == EINVAL ?
+			DSM_EINVAL : errno == EBUSY ? DSM_EBUSY : DSM_ESYS;
 		goto err;
+	}
 
 	code = DSM_ESYS;
 	if (pthread_mutex_init(&m->mu, NULL) != 0)
@@ -175,6 +169,11 @@ struct master *master_create(const struct master_config *cfg, int *err)
 		code = errno == EINVAL ? DSM_EINVAL : DSM_ESYS;
 		goto err;
 	}
+	code = DSM_EINVAL;
+	if (mauth_configure(m, cfg) < 0)
+		goto err;
+	mbeat_init(m, cfg->timeout_s);
+	code = DSM_ESYS;
 	if (add_watch(m, m->lfd, &m->w_listen, MW_LISTEN, "listening socket") ||
 	    add_watch(m, m->stopfd, &m->w_stop, MW_STOP, "stop eventfd") ||
 	    add_watch(m, m->localfd, &m->w_local, MW_LOCAL, "local eventfd"))
@@ -215,6 +214,8 @@ static int loop_timeout(struct master *m)
 		return 0;
 	if (m->accept_paused)
 		next = m->accept_resume_ms;
+	if (next < 0 || m->next_beat_ms < next)
+		next = m->next_beat_ms;
 	for (struct mconn *c = m->conns; c; c = c->next)
 		if (c->deadline_ms && c->state != MC_DEAD &&
 		    (next < 0 || c->deadline_ms < next))
@@ -296,6 +297,7 @@ static void pass(struct master *m)
 	for (struct mconn *c = m->conns; c; c = c->next)
 		if (c->state != MC_DEAD)
 			mconn_check_deadline(m, c, now);
+	mbeat_tick(m, now);
 	flush_all(m);
 	mnet_accept_resume(m);
 	reap(m);
@@ -424,6 +426,7 @@ void master_destroy(struct master *m)
 	if (m->epfd >= 0)
 		close(m->epfd);
 	mstore_free(m);
+	mauth_free(m);
 	if (m->sync_init) {
 		pthread_cond_destroy(&m->idle_cv);
 		pthread_cond_destroy(&m->local_cv);

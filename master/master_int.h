@@ -11,6 +11,9 @@
  *   io.c       mio_      input framing, output buffers
  *   dispatch.c mdisp_    frame validation and handlers
  *   store.c    mstore_   home copy, copysets, touched/flushed page sets
+ *   storefile.c mfile_   the home copy in a --store file, its sync policy
+ *   auth.c     mauth_    the secret, protected mode, the AUTH handshake
+ *   beat.c     mbeat_    heartbeat: PING? to every node, silent nodes lost
  *   locks.c    mlock_    page-range lock manager
  *   updat.c    mupd_     buffered UPDAT diffs per (participant, id)
  *   release.c  mrel_     releases, invalidations, completion
@@ -28,6 +31,7 @@
 #include <stdint.h>
 
 #include "dsm.h"
+#include "dsm_crypto.h"
 #include "dsm_master.h"
 #include "dsm_wire.h"
 
@@ -195,6 +199,12 @@ struct mconn {
 	struct mconn *doom_next;
 	int shut_wr;			/* shutdown(SHUT_WR) done (CLOSING) */
 	int64_t deadline_ms;		/* AWAIT_JOIN / CLOSING time limit */
+	int64_t last_rx_ms;		/* when bytes last came in (beat.c) */
+
+	/* auth.c: AUTH? sent, AUTH! awaited (still AWAIT_JOIN). */
+	int auth_pending;
+	uint32_t join_id;
+	uint8_t nonce_node[DSM_NONCE_LEN], nonce_master[DSM_NONCE_LEN];
 
 	uint64_t *copyset;		/* bit per page: this node has a copy */
 	uint64_t *lost;			/* bit per page: copy lost to an INVAL */
@@ -298,6 +308,16 @@ struct mlocal_req {
 	int done, result;		/* under mu */
 };
 
+/* The --store file behind the home copy (storefile.c). */
+struct mfile {
+	int open;			/* the home copy is this file's mapping */
+	int fd;				/* open and flock'ed while open */
+	char *path;
+	int sync;			/* enum master_sync */
+	int64_t synced_ms;		/* last whole-copy sync (interval) */
+	int64_t err_ms;			/* last msync failure logged */
+};
+
 struct master {
 	size_t size, page_size, npages;
 	uint64_t base;
@@ -307,6 +327,11 @@ struct master {
 	size_t upd_cap;			/* buffered UPDAT bytes per connection */
 
 	uint8_t *store;			/* home copy */
+	struct mfile file;		/* its file, with --store */
+	struct dsm_secret secret;	/* len 0: nodes are not authenticated */
+	int listen_loopback;		/* the listening address is loopback */
+	int64_t timeout_ms;		/* a node silent this long is lost */
+	int64_t next_beat_ms;		/* next PING? round */
 	struct mpage *pages;
 	size_t pages_bytes;
 	uint64_t *mark;			/* dedup of `touched` */
@@ -402,9 +427,10 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 		       char *why, size_t whylen);
 void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		 uint32_t id, const uint8_t *p, size_t len);
+void mdisp_admit(struct master *m, struct mconn *c, uint32_t id);
 
 /* store.c */
-int mstore_init(struct master *m);
+int mstore_init(struct master *m, const struct master_config *cfg);
 void mstore_free(struct master *m);
 int mstore_range(const struct master *m, uint64_t off, uint64_t len,
 		 size_t *first, size_t *last);
@@ -417,6 +443,22 @@ void mstore_touch(struct master *m, size_t page);
 void mstore_touched_reset(struct master *m);
 int mstore_flushed_add(struct master *m, struct mconn *c, size_t page);
 void mstore_flushed_take(struct master *m, struct mconn *c);
+
+/* auth.c */
+int mauth_configure(struct master *m, const struct master_config *cfg);
+void mauth_free(struct master *m);
+void mauth_challenge(struct master *m, struct mconn *c, uint32_t id,
+		     const uint8_t *nonce);
+void mauth_answer(struct master *m, struct mconn *c, const uint8_t *mac);
+
+/* beat.c */
+void mbeat_init(struct master *m, unsigned timeout_s);
+void mbeat_tick(struct master *m, int64_t now);
+
+/* storefile.c */
+int mfile_open(struct master *m, const char *path, int policy);
+void mfile_released(struct master *m);
+void mfile_close(struct master *m);
 
 /* locks.c */
 int mlock_request(struct master *m, struct mpart *p, uint32_t id,

@@ -44,10 +44,28 @@ static void addr_text(const struct sockaddr *sa, socklen_t len, char *out,
 		*port = (uint16_t)atoi(s);
 }
 
+/* 1 if sa is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z). */
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		const uint8_t *b = in6->sin6_addr.s6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127);
+	}
+	return 0;
+}
+
 /*
  * Bind and listen on addr:port (addr: numeric or a host name; port 0 picks
- * one).  Sets m->lfd, m->port and m->listen_addr.  -1 with errno on failure,
- * after one log line naming the call.
+ * one).  Sets m->lfd, m->port, m->listen_addr and m->listen_loopback.  -1
+ * with errno on failure, after one log line naming the call.
  */
 int mnet_listen(struct master *m, const char *addr, uint16_t port)
 {
@@ -110,6 +128,7 @@ int mnet_listen(struct master *m, const char *addr, uint16_t port)
 	}
 	addr_text((struct sockaddr *)&ss, sl, full, sizeof(full),
 		  m->listen_addr, sizeof(m->listen_addr), &m->port);
+	m->listen_loopback = is_loopback((struct sockaddr *)&ss);
 	m->lfd = fd;
 	return 0;
 }

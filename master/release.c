@@ -196,7 +196,8 @@ static void rel_touch_cb(void *ctx, size_t page)
  * buffered UPDATs of r->id, then invalidates the touched pages: the pages of
  * the diffs, p's flushed-but-unreleased pages, and for a local unlock_write
  * every page of the range (the master cannot see which bytes local code
- * changed).  Cannot fail.
+ * changed).  With a --store file, those pages are written back first as
+ * its sync policy says.  Cannot fail.
  */
 static void rel_close(struct master *m, struct mpart *p, struct mrel *r)
 {
@@ -214,6 +215,7 @@ static void rel_close(struct master *m, struct mpart *p, struct mrel *r)
 			mstore_touch(m, i);
 	if (p->conn)
 		mstore_flushed_take(m, p->conn);
+	mfile_released(m);
 	if (m->ntouched)
 		dsm_debug("release %u of %s touches %zu page(s)", r->id,
 			  p->conn ? p->conn->name : "the local participant",

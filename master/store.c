@@ -5,7 +5,8 @@
  *
  * Large per-page arrays are anonymous MAP_NORESERVE mappings: the kernel
  * hands out zero pages lazily, so a big segment costs memory only where it
- * is used.
+ * is used.  So is the home copy, unless it lives in a --store file
+ * (storefile.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,21 +25,28 @@ static void *store_map(size_t bytes, const char *what)
 	if (p == MAP_FAILED) {
 		dsm_err("mmap(%zu bytes) for the %s: %s", bytes, what,
 			strerror(errno));
+		errno = ENOMEM;
 		return NULL;
 	}
 	return p;
 }
 
 /*
- * Map the home copy (zero-filled), the page lock table and the release
- * scratch sets.  m->size, m->page_size and m->npages must be set.  On
- * failure returns -1 with errno set; mstore_free() undoes a partial init.
+ * Map the home copy (zero-filled; with cfg->store_path, the file's
+ * contents: storefile.c), the page lock table and the release scratch sets.
+ * m->size, m->page_size and m->npages must be set.  On failure returns -1
+ * with errno set; mstore_free() undoes a partial init.
  */
-int mstore_init(struct master *m)
+int mstore_init(struct master *m, const struct master_config *cfg)
 {
-	m->store = store_map(m->size, "home copy of the segment");
-	if (!m->store)
-		return -1;
+	if (cfg->store_path) {
+		if (mfile_open(m, cfg->store_path, cfg->sync_policy) < 0)
+			return -1;
+	} else {
+		m->store = store_map(m->size, "home copy of the segment");
+		if (!m->store)
+			return -1;
+	}
 	m->pages_bytes = m->npages * sizeof(struct mpage);
 	m->pages = store_map(m->pages_bytes, "page lock table");
 	if (!m->pages)
@@ -56,8 +64,10 @@ int mstore_init(struct master *m)
 	return 0;
 }
 
+/* Unmap everything; a store file is written back and closed first. */
 void mstore_free(struct master *m)
 {
+	mfile_close(m);
 	if (m->store)
 		munmap(m->store, m->size);
 	if (m->pages)

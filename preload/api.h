@@ -37,4 +37,11 @@ void api_master_unhold(void);
 /* In a fork child: the master thread is the parent's; drop the reference. */
 void api_master_forget(void);
 
+/*
+ * The secret file this process uses (auth.c): dsm_set_secret_file()'s,
+ * else $DSM_SECRET_FILE, copied into out (PATH_MAX bytes).  0 if there is
+ * one, -1 if none.
+ */
+int auth_secret_path(char *out);
+
 #endif

@@ -9,6 +9,7 @@
  * and only then takes it exclusively to free the master.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -51,9 +52,38 @@ static int base_from_env(uint64_t *base)
 	return 0;
 }
 
+/*
+ * The rest of the configuration from the environment (docs/SECURITY.md):
+ * the secret (dsm_set_secret_file, else $DSM_SECRET_FILE) into path,
+ * $DSM_INSECURE=1 for a non-loopback $DSM_LISTEN without one, $DSM_TIMEOUT
+ * for silent nodes.  0, or -1 after one error line.
+ */
+static int master_env(struct master_config *cfg, char *path)
+{
+	const char *ins = getenv("DSM_INSECURE"), *t = getenv("DSM_TIMEOUT");
+	char *end;
+	long v;
+
+	if (auth_secret_path(path) == 0)
+		cfg->secret_file = path;
+	cfg->insecure = ins && strcmp(ins, "1") == 0;
+	if (t && *t) {
+		errno = 0;
+		v = strtol(t, &end, 10);
+		if (errno || *end || v < 1 || v > 86400) {
+			dsm_err("DSM_TIMEOUT='%s': expected 1 to 86400 seconds",
+				t);
+			return -1;
+		}
+		cfg->timeout_s = (unsigned)v;
+	}
+	return 0;
+}
+
 void *init_master(size_t size, uint16_t port)
 {
 	struct master_config cfg = { .size = size, .port = port };
+	char secret[PATH_MAX];
 	struct master *m;
 	sigset_t all, old;
 	int err, rc;
@@ -64,6 +94,10 @@ void *init_master(size_t size, uint16_t port)
 		return NULL;
 	}
 	cfg.listen_addr = getenv("DSM_LISTEN");
+	if (master_env(&cfg, secret) < 0) {
+		api_set_error(DSM_EINVAL);
+		return NULL;
+	}
 	pthread_mutex_lock(&master_mu);
 	if (the_master) {
 		pthread_mutex_unlock(&master_mu);

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dsm_crypto.h"
 #include "dsm_wire.h"
 
 /* Page states on a node (DESIGN.md section 3). */
@@ -52,6 +53,10 @@ struct segment {
 	uint32_t node_id;
 	int sock, uffd, wakefd, epfd;
 	pthread_t thread;
+	struct dsm_secret secret;	/* len 0: none (auth.c) */
+	int64_t timeout_ms;		/* master silent this long: lost */
+	/* When bytes last came from the master (service.c, heartbeat). */
+	_Atomic int64_t last_rx_ms;
 
 	/* state_lock: page states, twins, dirty list. */
 	pthread_mutex_t state_lock;
@@ -117,6 +122,12 @@ struct waiter {
 	int lc_write;
 	struct waiter *next;
 };
+
+/* auth.c */
+int auth_load(struct segment *s);
+int auth_answer(struct segment *s, uint32_t id, const uint8_t *nn,
+		const uint8_t *p, uint32_t len);
+int auth_check_unchallenged(struct segment *s);
 
 /* segment.c */
 struct segment *seg_attach(const char *host, uint16_t port, int *err);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dsm.h"
+#include "dsm_crypto.h"
 #include "dsm_log.h"
 #include "node.h"
 #include "sync.h"
@@ -23,42 +24,80 @@
 #define JOIN_TIMEOUT_MS 5000
 
 /*
- * Send JOIN? and read the answer (the service thread does not run yet).
- * Fills node_id, page size, base and size.  0, or a DSM_E* code after one
- * error line.
+ * Read one frame of the join (the service thread does not run yet): only
+ * kinds in `want` make sense here, and none is longer than an ERROR.
+ * *body is malloc'ed (free it).  0, or a DSM_E* code after one error line.
+ */
+static int join_read(struct segment *s, enum dsm_kind want1,
+		     enum dsm_kind want2, enum dsm_kind *kind, uint32_t *id,
+		     uint8_t **body, uint32_t *len)
+{
+	uint8_t hdr[DSM_HDR_LEN];
+
+	*body = NULL;
+	if (net_read_full(s->sock, hdr, sizeof(hdr), JOIN_TIMEOUT_MS) < 0) {
+		dsm_err("joining master %s: %s", s->peer, strerror(errno));
+		return DSM_ELOST;
+	}
+	*kind = dsm_kind_parse(hdr);
+	*id = get_u32(hdr + 5);
+	*len = get_u32(hdr + 9);
+	if ((*kind != want1 && *kind != want2 && *kind != K_ERROR) ||
+	    *len > DSM_MAX_ERRMSG + 4) {
+		dsm_err("joining master %s: the peer does not speak the dsm "
+			"protocol", s->peer);
+		return DSM_EPROTO;
+	}
+	*body = malloc(*len ? *len : 1);
+	if (!*body)
+		return DSM_ENOMEM;
+	if (net_read_full(s->sock, *body, *len, JOIN_TIMEOUT_MS) < 0) {
+		dsm_err("joining master %s: %s", s->peer, strerror(errno));
+		return DSM_ELOST;
+	}
+	return 0;
+}
+
+/*
+ * Send JOIN? (with a fresh nonce), go through the AUTH exchange if the
+ * master asks for it (auth.c), and read JOIN!.  Fills node_id, page size,
+ * base and size.  0, or a DSM_E* code after one error line.
  */
 int seg_join(struct segment *s, uint64_t *base)
 {
-	uint8_t pl[10], hdr[DSM_HDR_LEN], *body = NULL;
+	uint8_t pl[10 + DSM_NONCE_LEN], *body = NULL;
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
 	enum dsm_kind kind;
-	uint32_t len;
+	uint32_t len, id;
 	struct dsm_rd r;
-	int code = DSM_EPROTO;
+	int code;
 
 	put_u32(pl, DSM_PROTO_VERSION);
 	put_u8(pl + 4, (uint8_t)DSM_LEN_BYTES);
 	put_u8(pl + 5, 0);
 	put_u32(pl + 6, (uint32_t)ps);
-	if (seg_send(s, K_JOINQ, 1, pl, sizeof(pl)) < 0 ||
-	    net_read_full(s->sock, hdr, sizeof(hdr), JOIN_TIMEOUT_MS) < 0) {
+	if (dsm_random(pl + 10, DSM_NONCE_LEN) < 0) {
+		dsm_err("getrandom: %s", strerror(errno));
+		return DSM_ESYS;
+	}
+	if (seg_send(s, K_JOINQ, 1, pl, sizeof(pl)) < 0) {
 		dsm_err("joining master %s: %s", s->peer, strerror(errno));
 		return DSM_ELOST;
 	}
-	kind = dsm_kind_parse(hdr);
-	len = get_u32(hdr + 9);
-	if ((kind != K_JOINA && kind != K_ERROR) || len > DSM_MAX_ERRMSG + 4) {
-		dsm_err("joining master %s: the peer does not speak the dsm "
-			"protocol", s->peer);
-		return DSM_EPROTO;
-	}
-	body = malloc(len ? len : 1);
-	if (!body)
-		return DSM_ENOMEM;
-	if (net_read_full(s->sock, body, len, JOIN_TIMEOUT_MS) < 0) {
-		dsm_err("joining master %s: %s", s->peer, strerror(errno));
+	code = join_read(s, K_JOINA, K_AUTHQ, &kind, &id, &body, &len);
+	if (code == 0 && kind == K_AUTHQ) {
+		code = auth_answer(s, id, pl + 10, body, len);
 		free(body);
-		return DSM_ELOST;
+		body = NULL;
+		if (code == 0)
+			code = join_read(s, K_JOINA, K_JOINA, &kind, &id,
+					 &body, &len);
+	} else if (code == 0 && kind == K_JOINA) {
+		code = auth_check_unchallenged(s);
+	}
+	if (code != 0) {
+		free(body);
+		return code;
 	}
 	dsm_rd_init(&r, body, len);
 	if (kind == K_ERROR) {
@@ -85,6 +124,29 @@ int seg_join(struct segment *s, uint64_t *base)
 	/* Two full PAGES frames: one is read while the other travels. */
 	s->prefetch_max = 2 * ((DSM_MAX_PAYLOAD - 2 * DSM_LEN_BYTES) / ps);
 	s->seq_next = (size_t)-1;
+	return 0;
+}
+
+/*
+ * $DSM_TIMEOUT: seconds of silence from the master after which it counts
+ * as lost (docs/PROTOCOL.md "Heartbeat").  0, or DSM_EINVAL after one line.
+ */
+static int timeout_from_env(struct segment *s)
+{
+	const char *env = getenv("DSM_TIMEOUT");
+	char *end;
+	long v;
+
+	s->timeout_ms = (int64_t)DSM_DEFAULT_TIMEOUT_S * 1000;
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	v = strtol(env, &end, 10);
+	if (errno || *end || v < 1 || v > 86400) {
+		dsm_err("DSM_TIMEOUT='%s': expected 1 to 86400 seconds", env);
+		return DSM_EINVAL;
+	}
+	s->timeout_ms = (int64_t)v * 1000;
 	return 0;
 }
 
@@ -175,6 +237,7 @@ static void seg_free(struct segment *s)
 	pthread_mutex_destroy(&s->req_lock);
 	pthread_mutex_destroy(&s->obj_lock);
 	pthread_mutex_destroy(&s->rx_lock);
+	dsm_secret_free(&s->secret);
 	sync_free(s);
 	free(s);
 }
@@ -202,6 +265,11 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->port = port;
 
+	code = timeout_from_env(s);
+	if (code == 0)
+		code = auth_load(s);
+	if (code != 0)
+		goto err;
 	s->sock = net_connect(host, port, s->peer, sizeof(s->peer));
 	if (s->sock < 0) {
 		code = DSM_ELOST;

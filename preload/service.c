@@ -23,11 +23,15 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dsm.h"
 #include "dsm_log.h"
 #include "node.h"
+
+/* The service thread looks at the master's silence at least this often. */
+#define SVC_BEAT_CHECK_MS 500
 
 int node_exit_on_lost;
 __thread int node_internal;
@@ -215,12 +219,53 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 	case K_RELEA:
 		svc_lost(s, "the master shut down");
 		return -1;
+	case K_PINGQ:
+		if (len != 0)
+			return bad_frame(s, kind);
+		if (seg_send(s, K_PINGA, id, NULL, 0) < 0)
+			svc_lost(s, strerror(errno));
+		return 0;
+	case K_PINGA:
+		return len != 0 ? bad_frame(s, kind) : 0;
 	default:
 		return bad_frame(s, kind);
 	}
 }
 
 static int svc_frames(struct segment *s);
+
+/* Monotonic milliseconds, for the heartbeat. */
+static int64_t svc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The master pings every DSM_PING_INTERVAL_MS (docs/PROTOCOL.md
+ * "Heartbeat"): nothing at all from it for s->timeout_ms means it is
+ * stopped, hung or cut off, which TCP does not tell.  Checked by the
+ * service thread whenever it wakes, at least every SVC_BEAT_CHECK_MS;
+ * svc_lost shuts the socket, which also ends a waiting thread's recv.
+ */
+static void svc_check_silence(struct segment *s)
+{
+	int64_t quiet;
+	char why[96];
+
+	if (atomic_load(&s->lost))
+		return;
+	quiet = svc_now_ms() - atomic_load_explicit(&s->last_rx_ms,
+						    memory_order_relaxed);
+	if (quiet < s->timeout_ms)
+		return;
+	snprintf(why, sizeof(why), "no message from it for %lld ms "
+		 "(DSM_TIMEOUT=%lld s)", (long long)quiet,
+		 (long long)(s->timeout_ms / 1000));
+	svc_lost(s, why);
+}
 
 /*
  * Read what the socket has and handle every complete frame (`block`: wait
@@ -245,6 +290,8 @@ static void svc_sock(struct segment *s, int block)
 			return;
 		}
 		s->rlen += (size_t)n;
+		atomic_store_explicit(&s->last_rx_ms, svc_now_ms(),
+				      memory_order_relaxed);
 		if (svc_frames(s) < 0)
 			return;
 	}
@@ -342,8 +389,9 @@ static void *svc_main(void *arg)
 	sem_post(&boot->ready);	/* boot is gone after this */
 	for (;;) {
 		struct epoll_event evs[3];
-		int n = epoll_wait(s->epfd, evs, 3, -1);
+		int n = epoll_wait(s->epfd, evs, 3, SVC_BEAT_CHECK_MS);
 
+		svc_check_silence(s);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -422,6 +470,7 @@ int svc_start(struct segment *s)
 
 	struct epoll_event ev = { .events = EPOLLIN };
 
+	atomic_store(&s->last_rx_ms, svc_now_ms());
 	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wakefd < 0) {
 		dsm_err("eventfd: %s", strerror(errno));

@@ -187,13 +187,11 @@ EOF
 	start_master
 	wire_open 127.0.0.1 "$MASTER_PORT"
 	wire_send "$(wire_join)"
-	run -0 wire_recv 5
-	assert_output "$(printf 'JOIN!' | od -An -v -tx1 | tr -d ' \n')"
-	# Skip the rest of JOIN!: 13-byte header minus 5 read, 16 + L payload.
-	run -0 wire_recv $((8 + 16 + DSM_ARCHI / 8))
+	wire_frame
+	assert_equal "${WIRE_FRAME:0:10}" "$(printf 'JOIN!' | od -An -v -tx1 | tr -d ' \n')"
 	wire_send "$(wire_hdr LOCKW 2 $((0x7fffffff)))"
-	run -0 wire_recv 5
-	assert_output "$(printf ERROR | od -An -v -tx1 | tr -d ' \n')"
+	wire_frame
+	assert_equal "${WIRE_FRAME:0:10}" "$(printf ERROR | od -An -v -tx1 | tr -d ' \n')"
 	wire_wait_eof 5 || fail "the master did not close the connection"
 	wire_close
 	assert_master_alive
@@ -206,9 +204,10 @@ EOF
 	wire_open 127.0.0.1 "$MASTER_PORT"
 	wire_send "$(wire_join)"
 
-	# JOIN! id 1: u32 node_id, u32 page_size, u64 base, L size.
-	run -0 wire_recv $((13 + 16 + DSM_ARCHI / 8))
-	h=$output
+	# JOIN! id 1: u32 node_id, u32 page_size, u64 base, L size.  (Reads
+	# skip the master's PING? beats, which may come at any time.)
+	wire_frame
+	h=$WIRE_FRAME
 	assert_equal "${h:0:26}" "$(wire_hdr 'JOIN!' 1 $((16 + DSM_ARCHI / 8)))"
 	assert_equal "$((16#${h:34:8}))" "$DSM_PAGE_SIZE"
 	assert_equal "${h:42:16}" 0000200000000000
@@ -217,26 +216,25 @@ EOF
 	# A lock outside the segment: ERROR id 2, code DSM_ERANGE (2); the
 	# connection stays usable.
 	wire_send "$(wire_hdr LOCKW 2 $((2 * DSM_ARCHI / 8)))$(wire_len "$size")$(wire_len 8)"
-	run -0 wire_recv 13
-	h=$output
+	wire_frame
+	h=$WIRE_FRAME
 	assert_equal "${h:0:18}" "$(wire_hdr ERROR 2 0 | cut -c1-18)"
 	len=$((16#${h:18:8}))
 	((len >= 4 && len <= 4 + 512))
-	run -0 wire_recv "$len"
-	assert_equal "${output:0:8}" 00000002
+	assert_equal "${WIRE_PAYLOAD:0:8}" 00000002
 
 	# LOCKW id 3 granted, UNLOW id 4 (no modifications) completes.
 	wire_send "$(wire_hdr LOCKW 3 $((2 * DSM_ARCHI / 8)))$(wire_len 0)$(wire_len 8)"
-	run -0 wire_recv 13
-	assert_output "$(wire_hdr OKLOC 3 0)"
+	wire_frame
+	assert_equal "$WIRE_FRAME" "$(wire_hdr OKLOC 3 0)"
 	wire_send "$(wire_hdr UNLOW 4 $((2 * DSM_ARCHI / 8)))$(wire_len 0)$(wire_len 8)"
-	run -0 wire_recv 13
-	assert_output "$(wire_hdr OKUNL 4 0)"
+	wire_frame
+	assert_equal "$WIRE_FRAME" "$(wire_hdr OKUNL 4 0)"
 
 	# DECO? id 5: DECO!, then the master closes.
 	wire_send "$(wire_hdr 'DECO?' 5 0)"
-	run -0 wire_recv 13
-	assert_output "$(wire_hdr 'DECO!' 5 0)"
+	wire_frame
+	assert_equal "$WIRE_FRAME" "$(wire_hdr 'DECO!' 5 0)"
 	wire_wait_eof 5 || fail "the master did not close after DECO!"
 	wire_close
 	assert_master_alive

@@ -29,7 +29,11 @@ setup() {
 
 @test "counter: master and 3 nodes on 4 hosts, 3 x 1000 = 3000" {
 	dsm_netns_up 4
-	MASTER_NETNS=${DSM_NS}0 start_master --size 1M --listen "${NS_ADDR[0]}"
+	# Not on loopback: the master needs a secret, and so do the nodes.
+	dsm_secret_file DSM_SECRET_FILE
+	export DSM_SECRET_FILE
+	MASTER_NETNS=${DSM_NS}0 start_master --size 1M --listen "${NS_ADDR[0]}" \
+		--secret-file "$DSM_SECRET_FILE"
 	assert_equal "$MASTER_ADDR" "${NS_ADDR[0]}"
 	local k
 	for k in 1 2 3; do
@@ -50,7 +54,8 @@ setup() {
 
 @test "a host that cannot reach the master fails init_slave clearly" {
 	dsm_netns_up 2
-	MASTER_NETNS=${DSM_NS}0 start_master --size 1M --listen "${NS_ADDR[0]}"
+	MASTER_NETNS=${DSM_NS}0 start_master --size 1M --listen "${NS_ADDR[0]}" \
+		--insecure
 	# Cut host 1 off: its interface goes down, so connecting fails.
 	ip -n "${DSM_NS}1" link set eth0 down
 	start_node node ip netns exec "${DSM_NS}1" "$COUNTER" "${NS_ADDR[0]}" "$MASTER_PORT" 1

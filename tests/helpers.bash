@@ -6,6 +6,10 @@
 #   DSM_BATS_LIB  folder holding bats-support/ and bats-assert/ (tests/run
 #               sets it; otherwise the usual places are searched)
 #   DSM_SLOW    factor for every timeout (default 1; 3 for sanitizer builds)
+#   DSM_NODE_BUILD  absolute build folder of the node side (scenarios/,
+#               libdsm_preload.so) when it is not DSM_BUILD: a ThreadSanitizer
+#               dsm-master is tested with nodes of a normal build, since TSan
+#               cannot map the segment at its fixed base (default DSM_BUILD)
 #
 # Rules the helpers implement (STYLE.md, "Tests"):
 #   - every process is started in the background with `3>&-` (bats' fd 3
@@ -23,7 +27,9 @@ bats_require_minimum_version 1.5.0
 DSM_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 : "${DSM_BUILD:=$DSM_ROOT/build}"
 export DSM_ROOT DSM_BUILD
-SCENARIOS=$DSM_BUILD/scenarios
+: "${DSM_NODE_BUILD:=$DSM_BUILD}"
+export DSM_NODE_BUILD
+SCENARIOS=$DSM_NODE_BUILD/scenarios
 
 # Sanitizer builds run several times slower: scale the timeouts.
 if [[ -z ${DSM_SLOW-} ]]; then
@@ -397,6 +403,15 @@ scenario() {
 	echo "$p"
 }
 
+# dsm_secret_file VAR: write a fresh secret (32 random bytes, base64) to a
+# new file of this test, mode 600, and store its path in VAR.
+dsm_secret_file() {
+	local -n _path=$1
+	_path=$(mktemp "$BATS_TEST_TMPDIR/secret.XXXXXX")
+	head -c 32 /dev/urandom | base64 >"$_path"
+	chmod 600 "$_path"
+}
+
 # Raw protocol access with bash's /dev/tcp, for malformed-input tests.
 # wire_open HOST PORT: opens a connection on fd $WIRE_FD.
 wire_open() {
@@ -424,6 +439,24 @@ wire_send() {
 # within TIMEOUT seconds (default 5); fewer if the peer closes.
 wire_recv() {
 	timeout "${2:-5}" head -c "$1" <&"$WIRE_FD" | od -An -v -tx1 | tr -d ' \n'
+}
+# wire_frame [TIMEOUT]: read the next frame the master sends, skipping its
+# PING? heartbeats (docs/PROTOCOL.md "Heartbeat"), into WIRE_FRAME (hex of
+# header and payload) and WIRE_PAYLOAD (hex of the payload).  Fails on a
+# short read.  Not inside `run`: the variables must reach the test.
+wire_frame() {
+	local hdr len
+	while :; do
+		hdr=$(wire_recv 13 "${1:-5}")
+		[[ ${#hdr} == 26 ]] || { WIRE_FRAME=$hdr; return 1; }
+		len=$((16#${hdr:18:8}))
+		# "PING?" with no payload: answer nothing, it is only a beat.
+		[[ ${hdr:0:10} == 50494e473f && $len == 0 ]] || break
+	done
+	WIRE_PAYLOAD=
+	((len == 0)) || WIRE_PAYLOAD=$(wire_recv "$len" "${1:-5}")
+	WIRE_FRAME=$hdr$WIRE_PAYLOAD
+	[[ ${#WIRE_PAYLOAD} == $((2 * len)) ]]
 }
 # wire_wait_eof [TIMEOUT]: succeed once the peer has closed the connection
 # (reading whatever it still sends), fail after TIMEOUT seconds (default 5).
@@ -485,7 +518,7 @@ unmodified() {
 # require_shim: skip the test, saying why, unless the preload shim and the
 # master of the build under test exist.  Sets DSM_PRELOAD_LIB.
 require_shim() {
-	DSM_PRELOAD_LIB=$DSM_BUILD/libdsm_preload.so
+	DSM_PRELOAD_LIB=$DSM_NODE_BUILD/libdsm_preload.so
 	[[ -f $DSM_PRELOAD_LIB ]] ||
 		skip "the preload shim is not built ($DSM_PRELOAD_LIB): run 'make'"
 	[[ -x $DSM_BUILD/dsm-master ]] ||
@@ -509,7 +542,7 @@ _dsm_rm_shm() {
 # list once the shim is preloaded.
 _dsm_shim_env() {
 	_DSM_SHIM_ENV=()
-	case ${DSM_BUILD##*/} in
+	case ${DSM_NODE_BUILD##*/} in
 	*-address*)
 		_DSM_SHIM_ENV=("ASAN_OPTIONS=verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}")
 		;;
@@ -585,7 +618,7 @@ run_shim() {
 # otherwise), started here with ip netns exec, LD_PRELOAD, DSM_MASTER,
 # DSM_SHM, DSM_RANK and DSM_NODES.  Sets NETNS_OUT, NETNS_RESULT.
 run_shim_netns() {
-	local name=$1 n=$2 prog tag shm k t=${UNMOD_TIMEOUT:-$((60 * DSM_SLOW))}
+	local name=$1 n=$2 prog tag shm k secret t=${UNMOD_TIMEOUT:-$((60 * DSM_SLOW))}
 	shift 2
 	require_shim
 	prog=$(unmodified "$name") || return 1
@@ -593,11 +626,15 @@ run_shim_netns() {
 	_dsm_next_run tag netns
 	dsm_shm_name shm "$tag"
 	_dsm_shim_env
+	# Not on loopback: the master needs a secret (protected mode).
+	dsm_secret_file secret
 	MASTER_NETNS=${DSM_NS}0 start_master_named "$tag-master" \
-		--size "${SHIM_SIZE:-16M}" --listen "${NS_ADDR[0]}"
+		--size "${SHIM_SIZE:-16M}" --listen "${NS_ADDR[0]}" \
+		--secret-file "$secret"
 	for ((k = 0; k < n; k++)); do
 		start_node "$tag-$k" ip netns exec "$DSM_NS$((k + 1))" \
 			env "${_DSM_SHIM_ENV[@]}" LD_PRELOAD="$DSM_PRELOAD_LIB" \
+			DSM_SECRET_FILE="$secret" \
 			DSM_MASTER="${NS_ADDR[0]}:$MASTER_PORT" DSM_SHM="$shm" \
 			"DSM_RANK=$k" "DSM_NODES=$n" "$prog" -s "$shm" -t "$t" "$@"
 	done
