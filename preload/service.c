@@ -246,19 +246,24 @@ static int64_t svc_now_ms(void)
 /*
  * The master pings every DSM_PING_INTERVAL_MS (docs/PROTOCOL.md
  * "Heartbeat"): nothing at all from it for s->timeout_ms means it is
- * stopped, hung or cut off, which TCP does not tell.  Checked by the
- * service thread whenever it wakes, at least every SVC_BEAT_CHECK_MS;
- * svc_lost shuts the socket, which also ends a waiting thread's recv.
+ * stopped, hung or cut off, which TCP does not tell.  The service thread
+ * judges when its epoll_wait timed out (`idle`: nothing is waiting to be
+ * read, unless a waiting thread has the socket, and that one reads as soon
+ * as it runs), at least every SVC_BEAT_CHECK_MS, and not on a round that
+ * comes late: then this process was starved or stopped, not the master,
+ * and bytes may be queued unread.  svc_lost shuts the socket, which also
+ * ends a waiting thread's recv.
  */
-static void svc_check_silence(struct segment *s)
+static void svc_check_silence(struct segment *s, int idle, int64_t *checked)
 {
-	int64_t quiet;
+	int64_t now = svc_now_ms(), quiet, late = now - *checked;
 	char why[96];
 
-	if (atomic_load(&s->lost))
+	*checked = now;
+	if (!idle || late > 2 * SVC_BEAT_CHECK_MS || atomic_load(&s->lost))
 		return;
-	quiet = svc_now_ms() - atomic_load_explicit(&s->last_rx_ms,
-						    memory_order_relaxed);
+	quiet = now - atomic_load_explicit(&s->last_rx_ms,
+					   memory_order_relaxed);
 	if (quiet < s->timeout_ms)
 		return;
 	snprintf(why, sizeof(why), "no message from it for %lld ms "
@@ -385,13 +390,15 @@ static void *svc_main(void *arg)
 	struct svc_boot *boot = arg;
 	struct segment *s = boot->s;
 
+	int64_t checked = svc_now_ms();
+
 	node_internal = 1;	/* everything this thread does is runtime work */
 	sem_post(&boot->ready);	/* boot is gone after this */
 	for (;;) {
 		struct epoll_event evs[3];
 		int n = epoll_wait(s->epfd, evs, 3, SVC_BEAT_CHECK_MS);
 
-		svc_check_silence(s);
+		svc_check_silence(s, n == 0, &checked);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
