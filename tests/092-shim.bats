@@ -295,11 +295,17 @@ assert_gone() {
 }
 
 @test "dsm-run --timeout stops the copies, their children and the master, and exits 124" {
-	start_dsm_run dr -v -n 2 --timeout 1 -- sh -c "$SLEEPER" sh "$BATS_TEST_TMPDIR"
+	# Long enough for both copies to be running (and have children) when
+	# it fires, even on a loaded machine.
+	local t=$((5 * DSM_SLOW)) k
+	start_dsm_run dr -v -n 2 --timeout "$t" -- sh -c "$SLEEPER" sh "$BATS_TEST_TMPDIR"
+	for k in 0 1; do
+		wait_file "$BATS_TEST_TMPDIR/child.$k" "$t"
+	done
 	wait_node dr $((15 * DSM_SLOW)) 124
 	run_master_of dr
 	run -0 cat "$(log_of dr)"
-	assert_line 'dsm-run: timed out after 1 s: stopping the copies and the master'
+	assert_line "dsm-run: timed out after $t s: stopping the copies and the master"
 	assert_gone "$BATS_TEST_TMPDIR"/copy.{0,1} "$BATS_TEST_TMPDIR"/child.{0,1}
 	! _dsm_alive "$RUN_MASTER_PID" || fail "dsm-master $RUN_MASTER_PID is still running"
 }
