@@ -1,5 +1,5 @@
 # dsm - distributed shared memory.  `make`, `make demo`, `make test`,
-# `make install PREFIX=... DESTDIR=...`.
+# `make install PREFIX=... DESTDIR=...`, `make uninstall` (the same).
 #   ARCHI=32|64     width of sizes and offsets on the wire (CONFIG_LEN), default 64
 #   BUFFER=N        socket read buffer size in bytes, default 65536
 #   SANITIZER=address|undefined|thread
@@ -42,8 +42,9 @@ DSM_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -fPIC -pthread \
 DSM_LDFLAGS = -pthread $(SAN_FLAGS) $(LDFLAGS)
 
 MASTER_MAIN := master/main.c
+STAT_MAIN := master/stat_main.c
 SHIM_SRCS := $(wildcard preload/shim*.c)
-LIB_SRCS := $(filter-out $(MASTER_MAIN) $(SHIM_SRCS),$(wildcard master/*.c preload/*.c))
+LIB_SRCS := $(filter-out $(MASTER_MAIN) $(STAT_MAIN) $(SHIM_SRCS),$(wildcard master/*.c preload/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -55,22 +56,39 @@ BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
 SHIM_OBJS := $(SHIM_SRCS:%.c=$(BUILD)/%.o)
 
+# The version is the one dsm-master --version prints (master/main.c).
+# libdsm.so.VERSION is the library, its soname libdsm.so.MAJOR (bump the
+# major on any ABI break); libdsm.so is the name -ldsm links with.  Both
+# names are symlinks, in the build folder as once installed.
+VERSION := $(shell sed -n 's/^\#define VERSION "\([^"]*\)"$$/\1/p' $(MASTER_MAIN))
+ifeq ($(VERSION),)
+$(error cannot read the version (define VERSION "X.Y.Z") from $(MASTER_MAIN))
+endif
+LIBDSM_SONAME := libdsm.so.$(firstword $(subst ., ,$(VERSION)))
+LIBDSM_REAL := $(BUILD)/libdsm.so.$(VERSION)
 LIBDSM := $(BUILD)/libdsm.so
 PRELOAD := $(BUILD)/libdsm_preload.so
 MASTER := $(BUILD)/dsm-master
+STAT := $(BUILD)/dsm-stat
 BENCH := $(BUILD)/dsm-bench
 
 .PHONY: all clean demo test check-tests scenarios install uninstall bench
 
-all: $(MASTER) $(LIBDSM) $(PRELOAD)
+all: $(MASTER) $(STAT) $(LIBDSM) $(PRELOAD)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(DSM_CFLAGS) -c $< -o $@
 
-$(LIBDSM): $(LIB_OBJS) preload/libdsm.map
-	$(CC) -shared -Wl,-soname,libdsm.so -Wl,--version-script=preload/libdsm.map \
+$(LIBDSM_REAL): $(LIB_OBJS) preload/libdsm.map
+	$(CC) -shared -Wl,-soname,$(LIBDSM_SONAME) -Wl,--version-script=preload/libdsm.map \
 		-o $@ $(LIB_OBJS) $(DSM_LDFLAGS)
+
+$(BUILD)/$(LIBDSM_SONAME): $(LIBDSM_REAL)
+	ln -sfn $(notdir $<) $@
+
+$(LIBDSM): $(BUILD)/$(LIBDSM_SONAME)
+	ln -sfn $(LIBDSM_SONAME) $@
 
 # The shim: the same runtime plus the interposers; it exports only the
 # interposed functions (preload/shim.map).
@@ -79,6 +97,10 @@ $(PRELOAD): $(LIB_OBJS) $(SHIM_OBJS) preload/shim.map
 		-o $@ $(LIB_OBJS) $(SHIM_OBJS) -ldl $(DSM_LDFLAGS)
 
 $(MASTER): $(BUILD)/$(MASTER_MAIN:.c=.o) $(LIB_OBJS)
+	$(CC) -o $@ $^ $(DSM_LDFLAGS)
+
+# dsm-stat: a protocol client of its own; only the handshake's crypto.
+$(STAT): $(BUILD)/$(STAT_MAIN:.c=.o) $(BUILD)/preload/secret.o $(BUILD)/preload/sha256.o
 	$(CC) -o $@ $^ $(DSM_LDFLAGS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
@@ -118,16 +140,47 @@ clean:
 	rm -rf build build-*
 	@for d in $(SCENARIOS); do $(MAKE) -C $$d clean >/dev/null; done
 
+# Where `make install` puts things (GNU names; dsm-run finds dsm-master
+# next to itself and libdsm_preload.so in ../lib: with another LIBDIR, set
+# DSM_PRELOAD).  libdsm_preload.so is only ever named in LD_PRELOAD: no
+# versioned names.  dsm.pc is written at install time, for this PREFIX.
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MAN_PAGES := $(wildcard docs/man/*.[1-8])
+# docs/man/NAME.S -> $(MANDIR)/manS/NAME.S
+man_dest = $(DESTDIR)$(MANDIR)/man$(patsubst .%,%,$(suffix $(1)))/$(notdir $(1))
+PC_SUBST := -e 's|@VERSION@|$(VERSION)|' -e 's|@PREFIX@|$(PREFIX)|' \
+	-e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|'
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(MASTER) $(DESTDIR)$(PREFIX)/bin/dsm-master
-	install -m 755 $(LIBDSM) $(DESTDIR)$(PREFIX)/lib/libdsm.so
-	install -m 755 $(PRELOAD) $(DESTDIR)$(PREFIX)/lib/libdsm_preload.so
-	install -m 644 include/dsm.h $(DESTDIR)$(PREFIX)/include/dsm.h
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(sort $(dir $(foreach p,$(MAN_PAGES),$(call man_dest,$(p)))))
+	install -m 755 $(MASTER) $(DESTDIR)$(BINDIR)/dsm-master
+	install -m 755 $(STAT) $(DESTDIR)$(BINDIR)/dsm-stat
+	install -m 755 scripts/dsm-run $(DESTDIR)$(BINDIR)/dsm-run
+	install -m 644 $(LIBDSM_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sfn $(notdir $(LIBDSM_REAL)) $(DESTDIR)$(LIBDIR)/$(LIBDSM_SONAME)
+	ln -sfn $(LIBDSM_SONAME) $(DESTDIR)$(LIBDIR)/libdsm.so
+	install -m 644 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libdsm_preload.so
+	install -m 644 include/dsm.h $(DESTDIR)$(INCLUDEDIR)/dsm.h
+	sed $(PC_SUBST) preload/dsm.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/dsm.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/dsm.pc
+	for p in $(MAN_PAGES); do \
+		install -m 644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; done
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+		echo ldconfig; ldconfig; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/dsm-master $(DESTDIR)$(PREFIX)/lib/libdsm.so \
-		$(DESTDIR)$(PREFIX)/lib/libdsm_preload.so \
-		$(DESTDIR)$(PREFIX)/include/dsm.h
+	rm -f $(DESTDIR)$(BINDIR)/dsm-master $(DESTDIR)$(BINDIR)/dsm-stat \
+		$(DESTDIR)$(BINDIR)/dsm-run \
+		$(DESTDIR)$(LIBDIR)/$(notdir $(LIBDSM_REAL)) \
+		$(DESTDIR)$(LIBDIR)/$(LIBDSM_SONAME) $(DESTDIR)$(LIBDIR)/libdsm.so \
+		$(DESTDIR)$(LIBDIR)/libdsm_preload.so $(DESTDIR)$(INCLUDEDIR)/dsm.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/dsm.pc \
+		$(foreach p,$(MAN_PAGES),$(call man_dest,$(p)))
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

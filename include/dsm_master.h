@@ -28,6 +28,9 @@ struct master_config {
 	const char *store_path;	/* home copy kept in this file (survives a
 				 * restart); NULL = memory only */
 	int sync_policy;	/* enum master_sync, for store_path */
+	unsigned stats_interval_s;	/* log a statistics summary this often
+					 * (docs/PROTOCOL.md "Statistics");
+					 * 0 = never */
 };
 
 /* When the home copy is written back to its store file. */

@@ -60,7 +60,7 @@
 
 enum dsm_kind {
 	K_UNKNOWN = 0,
-	K_JOINQ,	/* JOIN? n->m  u32 version, u8 config_len, u8 0, u32 page_size */
+	K_JOINQ,	/* JOIN? n->m  u32 version, u8 config_len, u8 flags, u32 page_size */
 	K_JOINA,	/* JOIN! m->n  u32 node_id, u32 page_size, u64 base, L size */
 	K_ERROR,	/* ERROR both  u32 code (-DSM_E*), message bytes (no NUL) */
 	K_DECOQ,	/* DECO? n->m  (none); closes release `id` like PUSH? */
@@ -87,6 +87,8 @@ enum dsm_kind {
 	K_AUTHA,	/* AUTH! n->m  32 B HMAC (node's proof) */
 	K_PINGQ,	/* PING? both  (none); answer with PING! */
 	K_PINGA,	/* PING! both  (none) */
+	K_STATQ,	/* STAT? n->m  u32 top: pages per list (statistics) */
+	K_STATA,	/* STAT! m->n  the statistics (docs/PROTOCOL.md) */
 	K_NKINDS
 };
 
@@ -176,6 +178,19 @@ static inline int dsm_objop_is_release(unsigned int op)
 	       op == OP_SEM_POST;
 }
 
+/*
+ * JOIN? flags (the byte after config_len).  DSM_JOIN_MONITOR: a statistics
+ * client (dsm-stat), not a node: it gets no copyset and no node id, is not
+ * counted in the statistics, and may only send STAT?, PING?/PING!, DECO?
+ * and ERROR.
+ */
+#define DSM_JOIN_MONITOR 0x01u
+
+/* STAT?/STAT! (docs/PROTOCOL.md "Statistics"). */
+#define DSM_STAT_FORMAT 1u	/* first u32 of STAT! */
+#define DSM_STAT_TOP_MAX 1000u	/* pages per list, at most */
+#define DSM_STAT_NODE_COUNTERS 7u	/* u64 counters per node */
+
 /* GETPG flags */
 #define DSM_GETPG_WRITE 0x01u	/* the fault was a write (informational) */
 
@@ -191,6 +206,7 @@ static const char dsm_kind_names[K_NKINDS][6] = {
 	"LOCKR", "LOCKW", "OKLOC", "UNLOR", "UNLOW", "OKUNL", "INVAL",
 	"OKINV", "GETPG", "PAGES", "UPDAT", "PUSH?", "PUSH!", "OBJOP",
 	"OBJOK", "OBJCN", "RECAL", "AUTH?", "AUTH!", "PING?", "PING!",
+	"STAT?", "STAT!",
 };
 
 /* Kind of the five bytes at p, K_UNKNOWN if none. */

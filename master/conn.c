@@ -95,9 +95,10 @@ static int transition_ok(enum mconn_state from, enum mconn_state to)
 
 /*
  * The only place a connection changes state.  Side effects: JOINED counts
- * the node for master_wait_idle; leaving AWAIT_JOIN/JOINED tears the
- * participant down; CLOSING starts the linger timer; DEAD closes the socket
- * and queues c for freeing.
+ * the node for master_wait_idle (a statistics client is no node); leaving
+ * JOINED keeps its statistics (stats.c); leaving AWAIT_JOIN/JOINED tears
+ * the participant down; CLOSING starts the linger timer; DEAD closes the
+ * socket and queues c for freeing.
  */
 void mconn_set_state(struct master *m, struct mconn *c, enum mconn_state st)
 {
@@ -114,12 +115,15 @@ void mconn_set_state(struct master *m, struct mconn *c, enum mconn_state st)
 			       bitmap_words(m->npages) * sizeof(uint64_t));
 		c->nflushed = 0;
 	}
-	if (old == MC_JOINED)
+	if (old == MC_JOINED && !c->monitor) {
+		mstats_node_left(m, c);
 		mlocal_node_left(m);
+	}
 	switch (st) {
 	case MC_JOINED:
 		c->deadline_ms = 0;
-		mlocal_node_joined(m);
+		if (!c->monitor)
+			mlocal_node_joined(m);
 		break;
 	case MC_CLOSING:
 		c->deadline_ms = mmaster_now_ms() + MASTER_LINGER_MS;
@@ -167,8 +171,11 @@ void mconn_lost(struct master *m, struct mconn *c, const char *why)
 {
 	switch (c->state) {
 	case MC_JOINED:
-		dsm_warn("%s lost without DECO?: %s; its locks are released",
-			 c->name, why);
+		if (c->monitor)
+			dsm_info("%s closed without DECO?: %s", c->name, why);
+		else
+			dsm_warn("%s lost without DECO?: %s; its locks are "
+				 "released", c->name, why);
 		break;
 	case MC_AWAIT_JOIN:
 		dsm_info("%s: %s before JOIN?", c->name, why);

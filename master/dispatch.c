@@ -85,6 +85,9 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 	case K_PINGA:
 		min = max = 0;
 		break;
+	case K_STATQ:
+		min = max = 4;
+		break;
 	case K_UPDAT:
 		min = 1;
 		max = DSM_MAX_PAYLOAD;
@@ -104,6 +107,13 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 	}
 	if (c->state == MC_JOINED && (kind == K_JOINQ || kind == K_AUTHA)) {
 		snprintf(why, whylen, "%s on a joined connection", kt);
+		return -1;
+	}
+	if (c->state == MC_JOINED && c->monitor && kind != K_STATQ &&
+	    kind != K_PINGQ && kind != K_PINGA && kind != K_DECOQ &&
+	    kind != K_ERROR) {
+		snprintf(why, whylen, "%s is not a frame a statistics client "
+			 "may send", kt);
 		return -1;
 	}
 	if (len < min || len > max) {
@@ -130,6 +140,28 @@ static void disp_refuse(struct master *m, struct mconn *c, const char *reason)
 }
 
 /*
+ * Admit c as a statistics client (JOIN? flag DSM_JOIN_MONITOR): JOIN! with
+ * node id 0, no copyset, not counted as a node anywhere (stats.c).
+ */
+static void disp_admit_monitor(struct master *m, struct mconn *c,
+			       uint32_t id)
+{
+	uint8_t *p;
+
+	snprintf(c->name, sizeof(c->name), "stat client (%s)", c->peer);
+	mconn_set_state(m, c, MC_JOINED);
+	p = mio_frame(m, c, K_JOINA, id, 16 + DSM_LEN_BYTES);
+	if (p) {
+		put_u32(p, 0);
+		put_u32(p + 4, (uint32_t)m->page_size);
+		put_u64(p + 8, m->base);
+		put_len(p + 16, (CONFIG_LEN)m->size);
+	}
+	dsm_debug("%s joined%s", c->name,
+		  m->secret.len ? " (authenticated)" : "");
+}
+
+/*
  * Admit c as a node: JOIN! = u32 node_id, u32 page_size, u64 base, L size,
  * answering request id.  After the JOIN? checks, and after AUTH! when the
  * master has a secret.
@@ -138,6 +170,10 @@ void mdisp_admit(struct master *m, struct mconn *c, uint32_t id)
 {
 	uint8_t *p;
 
+	if (c->monitor) {
+		disp_admit_monitor(m, c, id);
+		return;
+	}
 	if (mstore_copyset_alloc(m, c) < 0) {
 		mconn_fail(m, c, DSM_ENOMEM, "out of memory for its copyset");
 		return;
@@ -160,16 +196,17 @@ void mdisp_admit(struct master *m, struct mconn *c, uint32_t id)
 }
 
 /*
- * JOIN?: u32 version, u8 config_len, u8 0, u32 page_size, and optionally
- * the node's nonce.  The version is read first so that a future, longer
- * JOIN? is still refused by version.  Accepted: mdisp_admit, or with a
- * secret the AUTH? challenge first (auth.c).
+ * JOIN?: u32 version, u8 config_len, u8 flags, u32 page_size, and
+ * optionally the node's nonce.  The version is read first so that a future,
+ * longer JOIN? is still refused by version.  Flag DSM_JOIN_MONITOR makes c
+ * a statistics client (stats.c).  Accepted: mdisp_admit, or with a secret
+ * the AUTH? challenge first (auth.c).
  */
 static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 		      struct dsm_rd *r)
 {
 	uint32_t version = dsm_rd_u32(r), page_size;
-	unsigned clen;
+	unsigned clen, flags;
 	char reason[256];
 	const uint8_t *nonce = NULL;
 
@@ -187,7 +224,7 @@ static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 		return;
 	}
 	clen = dsm_rd_u8(r);
-	(void)dsm_rd_u8(r);	/* reserved */
+	flags = dsm_rd_u8(r);
 	page_size = dsm_rd_u32(r);
 	if (clen != DSM_LEN_BYTES) {
 		if (clen == 4 || clen == 8)
@@ -203,7 +240,15 @@ static void disp_join(struct master *m, struct mconn *c, uint32_t id,
 		disp_refuse(m, c, reason);
 		return;
 	}
-	if (page_size != m->page_size) {
+	if (flags & ~DSM_JOIN_MONITOR) {
+		snprintf(reason, sizeof(reason), "unknown JOIN? flags 0x%02x "
+			 "(a newer build?)", flags);
+		disp_refuse(m, c, reason);
+		return;
+	}
+	c->monitor = (flags & DSM_JOIN_MONITOR) != 0;
+	/* A statistics client maps no page: its own page size is no matter. */
+	if (page_size != m->page_size && !c->monitor) {
 		snprintf(reason, sizeof(reason), "its page size is %u bytes, "
 			 "this master's is %zu bytes", page_size, m->page_size);
 		disp_refuse(m, c, reason);
@@ -271,8 +316,10 @@ static void disp_updat(struct master *m, struct mconn *c, uint32_t id,
 {
 	const char *why = "?";
 
-	if (mupd_add(m, &c->part, id, p, len, &why) == 0)
+	if (mupd_add(m, &c->part, id, p, len, &why) == 0) {
+		c->st.diff_bytes += len;
 		return;
+	}
 	if (errno == EPROTO)
 		mconn_fail(m, c, DSM_EPROTO, "bad UPDAT %u: %s", id, why);
 	else if (errno == ENOBUFS)
@@ -346,6 +393,13 @@ void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		disp_close(m, c, MREL_PUSH, id, 0, 0);
 		break;
 	case K_DECOQ:
+		if (c->monitor) {
+			/* Nothing to release: a statistics client leaves. */
+			mio_send(m, c, K_DECOA, id, NULL, 0);
+			dsm_debug("%s left", c->name);
+			mconn_set_state(m, c, MC_CLOSING);
+			break;
+		}
 		disp_close(m, c, MREL_DECO, id, 0, 0);
 		break;
 	case K_UPDAT:
@@ -368,6 +422,9 @@ void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		break;
 	case K_PINGA:
 		break;		/* receiving it was the point (mio_read) */
+	case K_STATQ:
+		mstats_reply(m, c, id, dsm_rd_u32(&r));
+		break;
 	case K_GETPG:
 		a = dsm_rd_len(&r);
 		b = dsm_rd_len(&r);

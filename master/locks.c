@@ -178,11 +178,13 @@ static void lock_advance(struct master *m, struct mlock_req *r)
 		else
 			pg->qhead = r;
 		pg->qtail = r;
+		mstats_lock_queued(r);
 		lock_recall(m, r->next);
 		return;
 	}
 	req_unlink_owner(r);
 	m->hold_reserved -= r->reserved;
+	mstats_lock_granted(r);
 	mpart_granted(m, r);
 	free(r);
 }
@@ -235,12 +237,15 @@ int mlock_request(struct master *m, struct mpart *p, uint32_t id,
 	r->next = first;
 	r->reserved = n;
 	r->lreq = lreq;
+	r->queued_us = -1;
 	r->qnext = NULL;
 	r->oprev = NULL;
 	r->onext = p->reqs;
 	if (r->onext)
 		r->onext->oprev = r;
 	p->reqs = r;
+	if (p->conn)
+		p->conn->st.lock_reqs++;
 	lock_advance(m, r);
 	return 0;
 }

@@ -4,7 +4,7 @@
  *   dsm-master --size SIZE --port PORT [--listen ADDR] [--base ADDR]
  *              [--secret-file FILE] [--insecure] [--timeout SECS]
  *              [--store FILE [--sync none|release|interval]]
- *              [--log-level error|warn|info|debug]
+ *              [--stats-interval SECS] [--log-level error|warn|info|debug]
  *
  * Prints "dsm-master: listening on ADDR:PORT size BYTES" on stdout once it
  * accepts nodes (scripts wait for that line), runs until SIGINT/SIGTERM,
@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		"                  [--secret-file FILE] [--insecure] "
 		"[--timeout SECS]\n"
 		"                  [--store FILE [--sync none|release|interval]]\n"
-		"                  [--log-level error|warn|info|debug]\n"
+		"                  [--stats-interval SECS] "
+		"[--log-level error|warn|info|debug]\n"
 		"\n"
 		"Serve one distributed shared memory segment to dsm nodes.\n"
 		"\n"
@@ -65,6 +66,10 @@ static void usage(FILE *f)
 		"(default),\n"
 		"                    release (every release) or interval "
 		"(every second)\n"
+		"  --stats-interval S  print a statistics summary line on "
+		"stderr every S\n"
+		"                    seconds, whatever the log level "
+		"(dsm-stat shows more)\n"
 		"  --log-level LVL   error, warn (default), info or debug\n"
 		"  --help            this text\n"
 		"  --version         version, protocol and ARCHI\n"
@@ -153,6 +158,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "store", required_argument, NULL, 'F' },
 		{ "sync", required_argument, NULL, 'Y' },
+		{ "stats-interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -160,6 +166,7 @@ int main(int argc, char **argv)
 	struct master_config cfg;
 	const char *base_text = NULL, *env;
 	uint64_t size = 0, base = DSM_DEFAULT_BASE, port = 0, timeout = 0;
+	uint64_t interval;
 	long page = sysconf(_SC_PAGESIZE);
 	int have_size = 0, have_port = 0, have_sync = 0, opt, err = 0, rc;
 	struct sigaction sa;
@@ -237,6 +244,16 @@ int main(int argc, char **argv)
 				bad_usage("--sync '%s': expected none, release "
 					  "or interval", optarg);
 			have_sync = 1;
+			break;
+		case 'i':
+			errno = 0;
+			interval = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || interval == 0 ||
+			    interval > 86400 || optarg[0] == '-' ||
+			    optarg[0] == '+')
+				bad_usage("--stats-interval '%s': expected 1 to "
+					  "86400 seconds", optarg);
+			cfg.stats_interval_s = (unsigned)interval;
 			break;
 		case 'h':
 			usage(stdout);

@@ -208,7 +208,7 @@ void master_stop(struct master *m)
 /* Milliseconds epoll_wait may sleep: 0 with frames waiting, else deadlines. */
 static int loop_timeout(struct master *m)
 {
-	int64_t now = mmaster_now_ms(), next = -1;
+	int64_t now = mmaster_now_ms(), next = -1, sync_at;
 
 	if (m->busy)
 		return 0;
@@ -216,6 +216,9 @@ static int loop_timeout(struct master *m)
 		next = m->accept_resume_ms;
 	if (next < 0 || m->next_beat_ms < next)
 		next = m->next_beat_ms;
+	sync_at = mfile_deadline(m);
+	if (sync_at >= 0 && sync_at < next)
+		next = sync_at;
 	for (struct mconn *c = m->conns; c; c = c->next)
 		if (c->deadline_ms && c->state != MC_DEAD &&
 		    (next < 0 || c->deadline_ms < next))
@@ -298,6 +301,8 @@ static void pass(struct master *m)
 		if (c->state != MC_DEAD)
 			mconn_check_deadline(m, c, now);
 	mbeat_tick(m, now);
+	mfile_tick(m, now);
+	mstats_tick(m, now);
 	flush_all(m);
 	mnet_accept_resume(m);
 	reap(m);

@@ -22,6 +22,7 @@
  *   objects.c  mobj_     synchronisation objects: table, records, ops, cancel
  *   objlock.c  mobjlock_ mutexes, rwlocks, condition variables
  *   objwait.c  mobjwait_ barriers, semaphores, the shared memory object
+ *   stats.c    mstats_   live statistics: counters, STAT!, --stats-interval
  */
 #ifndef MASTER_INT_H
 #define MASTER_INT_H
@@ -59,6 +60,42 @@ struct mlocal_req;
 struct mobj;
 struct mobj_req;
 
+/*
+ * stats.c: live statistics (docs/PROTOCOL.md "Statistics").  What one node
+ * did, counted in its connection and folded into m->stats.departed when it
+ * leaves, so that totals stay right.  The order is the wire order of STAT!.
+ */
+struct mstat_node {
+	uint64_t pages;			/* pages sent: GETPG answers and pushes */
+	uint64_t invals;		/* pages invalidated at it (INVAL) */
+	uint64_t diff_bytes;		/* UPDAT payload bytes received */
+	uint64_t lock_reqs;		/* LOCKR/LOCKW requests */
+	uint64_t lock_waits;		/* of those, granted after queueing */
+	uint64_t wait_us;		/* their time from queueing to grant */
+	uint64_t releases;		/* releases closed */
+};
+
+/* stats.c: what happened to one page (m->stats.pages[page]). */
+struct mstat_page {
+	uint64_t fetches;		/* copies sent: GETPG answers, pushes */
+	uint64_t invals;		/* copies invalidated */
+	uint64_t diff_bytes;		/* changed bytes applied (diff runs) */
+	uint64_t writers;		/* bit (node id % 64) per node whose
+					   diffs touched it: approximate */
+	uint64_t flushes;		/* diffs of it flushed at an INVAL */
+};
+
+/* stats.c: the master's statistics state. */
+struct mstats {
+	struct mstat_page *pages;	/* npages entries, MAP_NORESERVE */
+	size_t pages_bytes;
+	uint64_t *active;		/* bit per page with a counter */
+	struct mstat_node departed;	/* nodes that left, summed */
+	uint64_t ndeparted;
+	int64_t start_ms;
+	int64_t interval_ms, next_ms;	/* --stats-interval; 0: off */
+};
+
 /* What an epoll event's data.ptr points at. */
 enum mwatch_kind { MW_LISTEN, MW_STOP, MW_LOCAL, MW_CONN };
 struct mwatch {
@@ -93,6 +130,7 @@ struct mlock_req {
 	size_t first, last, next;
 	size_t reserved;
 	struct mlocal_req *lreq;	/* local caller to wake, or NULL */
+	int64_t queued_us;		/* stats.c: first had to wait; -1 never */
 	struct mlock_req *qnext;	/* queue of page `next` */
 	struct mlock_req *oprev, *onext;	/* owner's pending requests */
 };
@@ -216,6 +254,11 @@ struct mconn {
 	size_t *batch;			/* pages for the INVAL being built */
 	size_t nbatch, batch_cap;
 
+	/* stats.c */
+	int monitor;			/* a statistics client (JOIN? flag), not
+					   a node: no copyset, never counted */
+	struct mstat_node st;		/* what this node did */
+
 	struct mconn *prev, *next;	/* every connection */
 	struct mconn *dead_next;
 };
@@ -315,6 +358,7 @@ struct mfile {
 	char *path;
 	int sync;			/* enum master_sync */
 	int64_t synced_ms;		/* last whole-copy sync (interval) */
+	int pending;			/* releases since then (interval) */
 	int64_t err_ms;			/* last msync failure logged */
 };
 
@@ -355,6 +399,7 @@ struct master {
 	uint64_t shm_size;
 	uint32_t next_node_id, next_inval;
 	int stopping, ran, busy;
+	struct mstats stats;		/* stats.c */
 
 	struct mpart local;
 	pthread_mutex_t mu;
@@ -458,6 +503,8 @@ void mbeat_tick(struct master *m, int64_t now);
 /* storefile.c */
 int mfile_open(struct master *m, const char *path, int policy);
 void mfile_released(struct master *m);
+int64_t mfile_deadline(const struct master *m);
+void mfile_tick(struct master *m, int64_t now);
 void mfile_close(struct master *m);
 
 /* locks.c */
@@ -567,5 +614,41 @@ void mobjwait_exec(struct mobj_ctx *x);
 void mobjwait_unqueue(struct mobj_req *r);
 void mobjwait_break(struct master *m, struct mobj *o, const char *who);
 void mobjwait_forget_members(struct mobj *o);
+
+/*
+ * stats.c - live statistics.  The hooks below run on hot paths: a few
+ * increments each, no allocation, no clock read (only a lock request that
+ * has to queue reads the clock, twice).
+ */
+int mstats_init(struct master *m, const struct master_config *cfg);
+void mstats_free(struct master *m);
+void mstats_diffs(struct master *m, struct mconn *c, const struct mupd *u,
+		  int flush);
+void mstats_lock_queued(struct mlock_req *r);
+void mstats_lock_granted(struct mlock_req *r);
+void mstats_node_left(struct master *m, struct mconn *c);
+void mstats_reply(struct master *m, struct mconn *c, uint32_t id,
+		  uint32_t top);
+void mstats_tick(struct master *m, int64_t now);
+
+/* `count` copies of pages [first, first+count) sent to c. */
+static inline void mstats_sent(struct master *m, struct mconn *c,
+			       size_t first, size_t count)
+{
+	c->st.pages += count;
+	for (size_t i = first; i < first + count; i++) {
+		m->stats.pages[i].fetches++;
+		bit_set(m->stats.active, i);
+	}
+}
+
+/* c's copy of `page` invalidated. */
+static inline void mstats_inval(struct master *m, struct mconn *c,
+				size_t page)
+{
+	c->st.invals++;
+	m->stats.pages[page].invals++;
+	bit_set(m->stats.active, page);
+}
 
 #endif

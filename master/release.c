@@ -149,10 +149,12 @@ static void rel_invalidate(struct master *m, struct mpart *owner,
 
 		for (struct mconn *c = m->conns; c; c = c->next) {
 			if (c->state != MC_JOINED || &c->part == owner ||
-			    c->doomed || !bit_test(c->copyset, page))
+			    c->doomed || c->monitor ||
+			    !bit_test(c->copyset, page))
 				continue;
 			bit_clear(c->copyset, page);
 			bit_set(c->lost, page);
+			mstats_inval(m, c, page);
 			if (batch_push(c, page) < 0)
 				mconn_doom(m, c, "out of memory for an INVAL");
 		}
@@ -206,9 +208,13 @@ static void rel_close(struct master *m, struct mpart *p, struct mrel *r)
 
 	u = mupd_take(p, r->id);
 	if (u) {
+		if (p->conn)
+			mstats_diffs(m, p->conn, u, 0);
 		mupd_apply(m, u, rel_touch_cb, m);
 		mupd_free(p, u);
 	}
+	if (p->conn)
+		p->conn->st.releases++;
 	if (!p->conn && r->kind == MREL_UNLOW &&
 	    mstore_range(m, r->off, r->len, &first, &last) == 0)
 		for (size_t i = first; i <= last; i++)
@@ -324,6 +330,7 @@ void mrel_okinv(struct master *m, struct mconn *c, uint32_t id)
 	if (u) {
 		struct rel_flush_ctx f = { m, c, 0 };
 
+		mstats_diffs(m, c, u, 1);
 		mupd_apply(m, u, rel_flush_cb, &f);
 		mupd_free(&c->part, u);
 		if (f.failed)

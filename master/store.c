@@ -33,9 +33,10 @@ static void *store_map(size_t bytes, const char *what)
 
 /*
  * Map the home copy (zero-filled; with cfg->store_path, the file's
- * contents: storefile.c), the page lock table and the release scratch sets.
- * m->size, m->page_size and m->npages must be set.  On failure returns -1
- * with errno set; mstore_free() undoes a partial init.
+ * contents: storefile.c), the page lock table, the release scratch sets and
+ * the page statistics (stats.c).  m->size, m->page_size and m->npages must
+ * be set.  On failure returns -1 with errno set; mstore_free() undoes a
+ * partial init.
  */
 int mstore_init(struct master *m, const struct master_config *cfg)
 {
@@ -61,13 +62,14 @@ int mstore_init(struct master *m, const struct master_config *cfg)
 			strerror(errno));
 		return -1;
 	}
-	return 0;
+	return mstats_init(m, cfg);
 }
 
 /* Unmap everything; a store file is written back and closed first. */
 void mstore_free(struct master *m)
 {
 	mfile_close(m);
+	mstats_free(m);
 	if (m->store)
 		munmap(m->store, m->size);
 	if (m->pages)
@@ -139,6 +141,7 @@ void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 		bit_set(c->copyset, first + i);
 		bit_clear(c->lost, first + i);
 	}
+	mstats_sent(m, c, first, (size_t)count);
 }
 
 /* Pages pushed with one grant, at most: a push saves a miss right after
@@ -176,6 +179,7 @@ void mstore_push(struct master *m, struct mconn *c, uint32_t id,
 			bit_set(c->copyset, p + i);
 			bit_clear(c->lost, p + i);
 		}
+		mstats_sent(m, c, p, n);
 		budget -= n;
 		p += n;
 	}

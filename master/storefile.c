@@ -338,8 +338,9 @@ static void sync_range(struct master *m, size_t off, size_t len)
  * the policy says.  "release": one msync over the span of the touched
  * pages, so that one release costs one flush to the disk, whatever the
  * number of its pages (the other pages of the span are written only if
- * dirty).  "interval": the whole home copy, when the last sync is a second
- * old.  Runs in the loop, before any reply to the release can go out.
+ * dirty).  "interval": only noted here; mfile_tick writes the whole home
+ * copy back once a second while releases came in since the last sync.
+ * Runs in the loop, before any reply to the release can go out.
  */
 void mfile_released(struct master *m)
 {
@@ -361,15 +362,43 @@ void mfile_released(struct master *m)
 			   (hi - lo + 1) * m->page_size);
 		break;
 	case MASTER_SYNC_INTERVAL:
-		now = mmaster_now_ms();
-		if (now - m->file.synced_ms >= MFILE_INTERVAL_MS) {
-			sync_range(m, 0, m->size);
-			m->file.synced_ms = now;
+		if (!m->file.pending) {
+			m->file.pending = 1;
+			/* A sync a second after the last one, or now if
+			 * that is past: releases are never older than a
+			 * second when they reach the disk. */
+			now = mmaster_now_ms();
+			if (m->file.synced_ms + MFILE_INTERVAL_MS < now)
+				m->file.synced_ms = now - MFILE_INTERVAL_MS;
 		}
 		break;
 	default:
 		break;
 	}
+}
+
+/*
+ * When the loop must next call mfile_tick (-1: no sync pending).  With
+ * --sync interval and releases not yet on disk: a second after the last
+ * sync.
+ */
+int64_t mfile_deadline(const struct master *m)
+{
+	if (!m->file.open || !m->file.pending)
+		return -1;
+	return m->file.synced_ms + MFILE_INTERVAL_MS;
+}
+
+/* Called by every loop pass: the interval sync, when it is due. */
+void mfile_tick(struct master *m, int64_t now)
+{
+	int64_t due = mfile_deadline(m);
+
+	if (due < 0 || now < due)
+		return;
+	sync_range(m, 0, m->size);
+	m->file.synced_ms = mmaster_now_ms();
+	m->file.pending = 0;
 }
 
 /*

@@ -143,7 +143,9 @@ static int on_inval(struct segment *s, uint32_t id, const uint8_t *p,
 
 	dsm_rd_init(&r, p, len);
 	count = dsm_rd_len(&r);
-	if (r.bad || len - r.pos != (size_t)count * DSM_LEN_BYTES)
+	/* Divide, not multiply: a huge count must not wrap to a match. */
+	if (r.bad || (len - r.pos) % DSM_LEN_BYTES != 0 ||
+	    count != (len - r.pos) / DSM_LEN_BYTES)
 		return bad_frame(s, K_INVAL);
 	for (CONFIG_LEN k = 0; k < count; k++) {
 		CONFIG_LEN off = get_len(p + r.pos + k * DSM_LEN_BYTES);
@@ -187,6 +189,8 @@ static int on_objok(struct segment *s, uint32_t id, const uint8_t *p,
 static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 		     const uint8_t *p, uint32_t len)
 {
+	int rc;
+
 	switch (kind) {
 	case K_OKLOC:
 		if (len != 0)
@@ -222,7 +226,13 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 	case K_PINGQ:
 		if (len != 0)
 			return bad_frame(s, kind);
-		if (seg_send(s, K_PINGA, id, NULL, 0) < 0)
+		/* Never inside another frame: under send_lock.  If a sender
+		 * has it, its bytes already show the master we are alive. */
+		if (pthread_mutex_trylock(&s->send_lock) != 0)
+			return 0;
+		rc = seg_send(s, K_PINGA, id, NULL, 0);
+		pthread_mutex_unlock(&s->send_lock);
+		if (rc < 0)
 			svc_lost(s, strerror(errno));
 		return 0;
 	case K_PINGA:
@@ -247,9 +257,10 @@ static int64_t svc_now_ms(void)
  * The master pings every DSM_PING_INTERVAL_MS (docs/PROTOCOL.md
  * "Heartbeat"): nothing at all from it for s->timeout_ms means it is
  * stopped, hung or cut off, which TCP does not tell.  The service thread
- * judges when its epoll_wait timed out (`idle`: nothing is waiting to be
- * read, unless a waiting thread has the socket, and that one reads as soon
- * as it runs), at least every SVC_BEAT_CHECK_MS, and not on a round that
+ * judges on a round without a socket event (`idle`: nothing is waiting to
+ * be read, unless a waiting thread has the socket, and that one reads as
+ * soon as it runs; page faults may keep the thread busy meanwhile), at
+ * least every SVC_BEAT_CHECK_MS, and not on a round that
  * comes late: then this process was starved or stopped, not the master,
  * and bytes may be queued unread.  svc_lost shuts the socket, which also
  * ends a waiting thread's recv.
@@ -391,6 +402,7 @@ static void *svc_main(void *arg)
 	struct segment *s = boot->s;
 
 	int64_t checked = svc_now_ms();
+	int sock_ev;
 
 	node_internal = 1;	/* everything this thread does is runtime work */
 	sem_post(&boot->ready);	/* boot is gone after this */
@@ -398,7 +410,12 @@ static void *svc_main(void *arg)
 		struct epoll_event evs[3];
 		int n = epoll_wait(s->epfd, evs, 3, SVC_BEAT_CHECK_MS);
 
-		svc_check_silence(s, n == 0, &checked);
+		/* Idle for the heartbeat: nothing from the socket this
+		 * round, though faults may keep the thread busy. */
+		sock_ev = 0;
+		for (int i = 0; i < n; i++)
+			sock_ev |= evs[i].data.u32 == EV_SOCK;
+		svc_check_silence(s, n >= 0 && !sock_ev, &checked);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

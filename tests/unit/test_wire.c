@@ -135,7 +135,8 @@ static const char *const documented_kinds[] = {
 	"JOIN?", "JOIN!", "ERROR", "LOCKR", "LOCKW", "OKLOC", "UNLOR",
 	"UNLOW", "OKUNL", "PUSH?", "PUSH!", "UPDAT", "GETPG", "PAGES",
 	"INVAL", "OKINV", "DECO?", "DECO!", "RELEA", "OBJOP", "OBJOK",
-	"OBJCN", "RECAL", "AUTH?", "AUTH!", "PING?", "PING!",
+	"OBJCN", "RECAL", "AUTH?", "AUTH!", "PING?", "PING!", "STAT?",
+	"STAT!",
 };
 
 static void test_kinds(void)
