@@ -11,20 +11,21 @@
  * A dirty page is write-protected *before* it is diffed: a thread writing
  * concurrently then takes a WP fault and starts a fresh twin from the page
  * as diffed, instead of racing with the diff.  Every state change happens
- * under state_lock together with the matching userfaultfd/madvise call, so
- * the state always says what the page tables say.
+ * under state_lock together with the matching call of the fault backend
+ * (fault.h: userfaultfd, or mprotect with the SIGSEGV backend), so the
+ * state always says what the page tables say.  Page bytes are read and
+ * written through the runtime's view (fault_page), never the application's.
  */
 #include <errno.h>
-#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dsm.h"
 #include "dsm_diff.h"
 #include "dsm_log.h"
+#include "fault.h"
 #include "node.h"
 
 static inline uint8_t *page_addr(const struct segment *s, size_t p)
@@ -50,16 +51,6 @@ static __attribute__((noreturn)) void coh_fatal(struct segment *s, size_t p,
 		(void)!write(STDERR_FILENO, line,
 			     (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 	node_exit_now(1);
-}
-
-/* Is the page mapped in memory (mincore)?  Errors count as resident. */
-static int page_resident(uint8_t *page)
-{
-	unsigned char vec = 1;
-
-	if (mincore(page, 1, &vec) < 0)
-		return 1;
-	return vec & 1;
 }
 
 /* Put page p on the dirty list once (state_lock held). */
@@ -117,45 +108,49 @@ static int fetch_pages(struct segment *s, size_t p, size_t n, int write)
 }
 
 /*
- * Serve one userfaultfd page fault (service thread).  Missing page: ask the
- * master for it; the install wakes the thread.  Write-protect fault on a
- * read page: start a twin and make it writable, locally.  Any other case is a
- * fault that raced with a state change: wake the thread so it retries and
- * faults again for what the page is now.
+ * Serve one page fault: in the service thread (userfaultfd), or in the
+ * faulting thread itself (SIGSEGV backend).  Missing page: ask the master
+ * for it; its install wakes the thread.  A write to a read page (the
+ * userfaultfd write-protect fault; with the SIGSEGV backend, any fault on a
+ * readable page that was not a known read): start a twin and make it
+ * writable, locally.  Any other case is a fault that raced with a state
+ * change: let the thread retry and fault again for what the page is now.
+ * Returns 1 when the page is on its way (the SIGSEGV handler waits for it),
+ * else 0.
  */
-void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
+int coh_fault(struct segment *s, uintptr_t addr, int access)
 {
 	size_t p;
 	uint8_t *page;
 
 	if (addr < (uintptr_t)s->base || addr >= (uintptr_t)s->base + s->size) {
 		dsm_warn("page fault at %p outside the segment", (void *)addr);
-		return;
+		return 0;
 	}
 	p = (addr - (uintptr_t)s->base) / s->page_size;
 	page = page_addr(s, p);
 	pthread_mutex_lock(&s->state_lock);
-	if (flags & UFFD_PAGEFAULT_FLAG_WP) {
-		if (s->pstate[p] == PG_READ) {
-			uint8_t *t = twin_make(s, page);
+	if (s->pstate[p] == PG_READ &&
+	    (access == FA_WP ||
+	     (access != FA_READ && s->fault == FAULT_SIGSEGV))) {
+		uint8_t *t = twin_make(s, fault_page(s, p));
 
-			if (!t)
-				coh_fatal(s, p, "out of memory for a twin page");
-			s->twin[p] = t;
-			s->pstate[p] = PG_DIRTY;
-			dirty_list_add(s, p);
-			/* Unprotect under state_lock: a release must not see the
-			 * page dirty while it is still protected and then lose
-			 * writes made after we unprotect it. */
-			if (uffd_protect(s->uffd, page, s->page_size, 0) < 0)
-				dsm_err("ioctl(UFFDIO_WRITEPROTECT, off) at %p: %s",
-					(void *)page, strerror(errno));
-			pthread_mutex_unlock(&s->state_lock);
-			return;
-		}
+		if (!t)
+			coh_fatal(s, p, "out of memory for a twin page");
+		s->twin[p] = t;
+		s->pstate[p] = PG_DIRTY;
+		dirty_list_add(s, p);
+		/* Unprotect under state_lock: a release must not see the
+		 * page dirty while it is still protected and then lose
+		 * writes made after we unprotect it. */
+		fault_protect(s, p, 0);
 		pthread_mutex_unlock(&s->state_lock);
-		uffd_wake(s->uffd, page, s->page_size);
-		return;
+		return 0;
+	}
+	if (access == FA_WP) {
+		pthread_mutex_unlock(&s->state_lock);
+		fault_wake(s, p);
+		return 0;
 	}
 	switch (s->pstate[p]) {
 	case PG_INVALID: {
@@ -173,30 +168,29 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 		/* A read of a page this node holds the write lock on will
 		 * most likely be followed by a write: install it writable,
 		 * sparing the write-protect fault. */
-		if ((flags & UFFD_PAGEFAULT_FLAG_WRITE) || s->lc.lw[p])
+		if (access == FA_WRITE || s->lc.lw[p])
 			s->pflags[p] |= PF_FETCH_WRITE;
 		s->seq_next = p + n;
 		pthread_mutex_unlock(&s->state_lock);
-		if (fetch_pages(s, p, n, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0) < 0)
+		if (fetch_pages(s, p, n, access == FA_WRITE) < 0)
 			svc_lost(s, strerror(errno));
-		return;
+		return 1;
 	}
 	case PG_FETCHING:
 		/* Already on its way; a write makes the install writable. */
-		if (flags & UFFD_PAGEFAULT_FLAG_WRITE)
+		if (access == FA_WRITE)
 			s->pflags[p] |= PF_FETCH_WRITE;
 		pthread_mutex_unlock(&s->state_lock);
-		return;
+		return 1;
 	default:
 		/* Present by our books.  Usually the page was installed after
-		 * the fault was raised, and waking the thread is enough; but
-		 * if it is not resident, something dropped it behind our back
-		 * (a madvise we did not see): fetch it again rather than wake
+		 * the fault was raised, and a retry is enough; but if it is
+		 * not in memory, something dropped it behind our back (a
+		 * madvise we did not see): fetch it again rather than send
 		 * the thread into the same fault forever. */
-		if (page_resident(page)) {
+		if (fault_retry(s, p) == 0) {
 			pthread_mutex_unlock(&s->state_lock);
-			uffd_wake(s->uffd, page, s->page_size);
-			return;
+			return 0;
 		}
 		dsm_warn("page %p vanished while cached; fetching it again",
 			 (void *)page);
@@ -204,8 +198,7 @@ void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags)
 		s->twin[p] = NULL;
 		s->pstate[p] = PG_INVALID;
 		pthread_mutex_unlock(&s->state_lock);
-		coh_fault(s, addr, flags);
-		return;
+		return coh_fault(s, addr, access);
 	}
 }
 
@@ -227,22 +220,17 @@ static void install_one(struct segment *s, size_t p, const uint8_t *src)
 			coh_fatal(s, p, "out of memory for a twin page");
 		s->twin[p] = t;
 	}
-	if (uffd_copy(s->uffd, page, src, s->page_size, !writable) < 0) {
-		int e = errno;
-
-		if (e != EEXIST) {
-			dsm_err("ioctl(UFFDIO_COPY) at %p: %s", (void *)page,
-				strerror(e));
+	if (fault_install(s, p, 1, src, writable) < 0) {
+		if (errno != EEXIST)
 			coh_fatal(s, p, "cannot install the page");
-		}
 		/* Something filled the page behind our back: it is not data
 		 * we can trust; drop it and let the thread fault again. */
 		dsm_warn("page %p was already present at install", (void *)page);
 		twin_free(s, s->twin[p]);
 		s->twin[p] = NULL;
-		madvise(page, s->page_size, MADV_DONTNEED);
+		fault_drop(s, p);
 		s->pstate[p] = PG_INVALID;
-		uffd_wake(s->uffd, page, s->page_size);
+		fault_wake(s, p);
 		return;
 	}
 	if (writable) {
@@ -257,7 +245,7 @@ static void install_one(struct segment *s, size_t p, const uint8_t *src)
  * Install `count` pages from the master starting at page `first` (service
  * thread).  Pages nobody is waiting for (not PG_FETCHING) are ignored.  A
  * run of pages fetched for reading (a prefetch) goes in with one
- * UFFDIO_COPY; if that fails half way, page by page.
+ * fault_install; if that fails half way, page by page.
  */
 int coh_install(struct segment *s, size_t first, size_t count,
 		const uint8_t *data)
@@ -278,9 +266,8 @@ int coh_install(struct segment *s, size_t first, size_t count,
 			       !(s->pflags[p + n] & PF_FETCH_WRITE))
 				n++;
 		}
-		if (n > 1 && uffd_copy(s->uffd, page_addr(s, p),
-				       data + k * s->page_size,
-				       n * s->page_size, 1) == 0) {
+		if (n > 1 && fault_install(s, p, n, data + k * s->page_size,
+					   0) == 0) {
 			memset(s->pstate + p, PG_READ, n);
 			for (size_t i = 0; i < n; i++)
 				s->pflags[p + i] &= (uint8_t)~PF_FLUSHED;
@@ -329,15 +316,12 @@ void coh_install_pushed(struct segment *s, size_t first, size_t count,
  */
 static void diff_page(struct segment *s, size_t p, size_t *used)
 {
-	uint8_t *page = page_addr(s, p);
 	ssize_t n;
 
-	if (uffd_protect(s->uffd, page, s->page_size, 1) < 0)
-		dsm_err("ioctl(UFFDIO_WRITEPROTECT, on) at %p: %s",
-			(void *)page, strerror(errno));
+	fault_protect(s, p, 1);
 	n = dsm_diff_encode(s->obuf + *used, DSM_MAX_PAYLOAD - *used,
-			    (CONFIG_LEN)(p * s->page_size), page, s->twin[p],
-			    s->page_size);
+			    (CONFIG_LEN)(p * s->page_size), fault_page(s, p),
+			    s->twin[p], s->page_size);
 	if (n > 0)
 		*used += (size_t)n;
 	twin_free(s, s->twin[p]);
@@ -373,7 +357,6 @@ int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 	pthread_mutex_lock(&s->send_lock);
 	for (size_t k = 0; k < count && rc == 0; k++) {
 		size_t p = (size_t)get_len(pages + k * DSM_LEN_BYTES) / s->page_size;
-		uint8_t *page = page_addr(s, p);
 
 		rc = flush_if_full(s, id, &used, 0);
 		pthread_mutex_lock(&s->state_lock);
@@ -385,9 +368,7 @@ int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 			s->pflags[p] |= PF_FLUSHED;
 			/* fall through */
 		case PG_READ:
-			if (madvise(page, s->page_size, MADV_DONTNEED) < 0)
-				dsm_err("madvise(MADV_DONTNEED) at %p: %s",
-					(void *)page, strerror(errno));
+			fault_drop(s, p);
 			s->pstate[p] = PG_INVALID;
 			break;
 		default:

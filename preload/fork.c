@@ -5,21 +5,23 @@
  * wrote, then takes the segment's runtime locks so the child inherits them
  * in a consistent state.  The child's copy of the mapping lost the
  * userfaultfd registration (the kernel does not carry it over without
- * UFFD_FEATURE_EVENT_FORK), so an unfetched page would read as zeros: the
- * child registers a new userfaultfd, drops every page it inherited, opens
- * its own connection (JOIN?, a new node id) and starts its own service
- * thread, all before fork() returns in it (DESIGN.md section 5).  A
- * process whose exec failed after detaching re-attaches the same way.
+ * UFFD_FEATURE_EVENT_FORK), so an unfetched page would read as zeros; with
+ * the SIGSEGV backend it shares the parent's memfd.  So the child starts
+ * its backend afresh with nothing cached (fault_reattach: a new
+ * userfaultfd, or a memfd of its own), opens its own connection (JOIN?, a
+ * new node id) and starts its own service thread, all before fork()
+ * returns in it (DESIGN.md section 5).  A process whose exec failed after
+ * detaching re-attaches the same way.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dsm.h"
 #include "dsm_log.h"
+#include "fault.h"
 #include "node.h"
 #include "sync.h"
 
@@ -47,7 +49,11 @@ void seg_fork_parent(struct segment *s)
 	pthread_mutex_unlock(&s->rx_lock);
 }
 
-/* The child's view: nothing cached, nothing held, nobody waiting. */
+/*
+ * The child's view: nothing cached, nothing held, nobody waiting.  It stays
+ * `detaching` until seg_reattach is done: with the SIGSEGV backend, a
+ * thread that faults meanwhile (a failed exec: other threads run) waits.
+ */
 static void child_reset(struct segment *s)
 {
 	pthread_mutex_init(&s->send_lock, NULL);
@@ -66,13 +72,13 @@ static void child_reset(struct segment *s)
 	atomic_store(&s->lost, 0);
 	atomic_store(&s->lost_claimed, 0);
 	atomic_store(&s->stopping, 0);
-	atomic_store(&s->detaching, 0);
-	/* The parent's descriptors: close our copies only (no shutdown). */
+	atomic_store(&s->detaching, 1);
+	/* The parent's descriptors: close our copies only (no shutdown).
+	 * fault_reattach replaces the backend's. */
 	close(s->sock);
-	close(s->uffd);
 	close(s->wakefd);
 	close(s->epfd);
-	s->sock = s->uffd = s->wakefd = s->epfd = -1;
+	s->sock = s->wakefd = s->epfd = -1;
 }
 
 /*
@@ -89,30 +95,29 @@ int seg_reattach(struct segment *s)
 	int code;
 
 	child_reset(s);
-	s->uffd = uffd_open();
-	if (s->uffd < 0)
-		return DSM_ESYS;
-	/* Register first, then drop: from here every access faults to us. */
-	if (uffd_register(s->uffd, base, size) < 0)
-		return DSM_ESYS;
-	if (madvise(base, size, MADV_DONTNEED) < 0) {
-		dsm_err("madvise(MADV_DONTNEED) of the segment after fork: %s",
-			strerror(errno));
-		return DSM_ESYS;
+	code = fault_reattach(s);
+	if (code == 0) {
+		s->sock = net_connect(s->host, s->port, s->peer,
+				      sizeof(s->peer));
+		if (s->sock < 0)
+			code = DSM_ELOST;
 	}
-	s->sock = net_connect(s->host, s->port, s->peer, sizeof(s->peer));
-	if (s->sock < 0)
-		return DSM_ELOST;
-	code = seg_join(s, &newbase);
-	if (code != 0)
-		return code;
-	if ((uint8_t *)(uintptr_t)newbase != base || s->size != size) {
+	if (code == 0)
+		code = seg_join(s, &newbase);
+	if (code == 0 &&
+	    ((uint8_t *)(uintptr_t)newbase != base || s->size != size)) {
 		dsm_err("re-attaching, master %s announces a different segment "
 			"(0x%" PRIx64 ", %zu bytes)", s->peer, newbase, s->size);
-		return DSM_EPROTO;
+		code = DSM_EPROTO;
 	}
-	if (svc_start(s) < 0)
-		return DSM_ESYS;
+	if (code == 0 && svc_start(s) < 0)
+		code = DSM_ESYS;
+	if (code != 0) {
+		/* The caller unmaps the segment: no fault may reach us. */
+		fault_forget(s);
+		return code;
+	}
+	atomic_store(&s->detaching, 0);
 	dsm_info("re-attached to master %s as node %u", s->peer, s->node_id);
 	return 0;
 }

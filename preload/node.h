@@ -4,7 +4,8 @@
  * Threads and locks of a segment:
  *   - the service thread (service.c) polls the master socket, the userfaultfd
  *     and a wake-up eventfd; it serves faults, installs pages, handles INVAL
- *     and routes replies to waiting application threads;
+ *     and routes replies to waiting application threads (with the SIGSEGV
+ *     backend a faulting thread serves its own fault: fault_sigsegv.c);
  *   - application threads send requests (lock, unlock, release) themselves
  *     and sleep until the service thread posts the reply (request.c).
  * A thread that waits for a reply reads the socket itself while nobody else
@@ -12,7 +13,9 @@
  * Lock order: rx_lock -> send_lock -> state_lock; req_lock -> lc.mu.
  * obj_lock is a leaf; nothing is sent while lc.mu is held.
  * Nothing that holds state_lock or send_lock may touch a segment page that is
- * not present (it would fault and wait for the service thread).
+ * not present (it would fault and wait for the service thread).  Runtime
+ * code reads and writes page bytes through fault_page() (the runtime's
+ * view, fault.h), never through the application's view at base.
  */
 #ifndef DSM_NODE_H
 #define DSM_NODE_H
@@ -52,6 +55,9 @@ struct segment {
 	size_t size, page_size, npages;
 	uint32_t node_id;
 	int sock, uffd, wakefd, epfd;
+	int fault;			/* FAULT_UFFD or FAULT_SIGSEGV (fault.h) */
+	int memfd;			/* SIGSEGV backend: the pages; else -1 */
+	uint8_t *rt;			/* the runtime's view of the pages */
 	pthread_t thread;
 	struct dsm_secret secret;	/* len 0: none (auth.c) */
 	int64_t timeout_ms;		/* master silent this long: lost */
@@ -151,12 +157,14 @@ int net_read_full(int fd, void *buf, size_t len, int timeout_ms);
 int seg_send(struct segment *s, enum dsm_kind kind, uint32_t id,
 	     const uint8_t *payload, uint32_t len);
 
-/* uffd.c */
-int uffd_open(void);
+/* uffd.c (through fault.h) */
+int uffd_open(const char **step, const char **hint);
 int uffd_register(int uffd, void *base, size_t len);
 int uffd_copy(int uffd, void *dst, const void *src, size_t len, int wp);
 int uffd_protect(int uffd, void *addr, size_t len, int wp);
 int uffd_wake(int uffd, void *addr, size_t len);
+int uffd_drop(void *addr, size_t len);
+int uffd_resident(void *addr);
 
 /* request.c */
 void req_begin(struct segment *s, struct waiter *w);
@@ -174,7 +182,9 @@ void req_post_obj(struct segment *s, uint32_t id, uint32_t result,
 void req_fail_all(struct segment *s, int code);
 
 /* coherence.c */
-void coh_fault(struct segment *s, uintptr_t addr, uint64_t flags);
+/* access: FA_* (fault.h).  1 if the page is on its way (the caller waits
+ * for its install: SIGSEGV backend), else 0. */
+int coh_fault(struct segment *s, uintptr_t addr, int access);
 int coh_install(struct segment *s, size_t first, size_t count,
 		const uint8_t *data);
 void coh_install_pushed(struct segment *s, size_t first, size_t count,

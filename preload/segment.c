@@ -1,10 +1,11 @@
 /*
  * segment.c - attach a node to a master and detach it again.
  *
- * Attach: connect, JOIN? / JOIN!, map the segment at the address the master
- * announces (the same on every node, so pointers stored in the segment are
- * valid everywhere), start the service thread, register the mapping with
- * userfaultfd.  Nothing of the segment is present yet: every first access
+ * Attach: choose the fault backend (fault.c), connect, JOIN? / JOIN!, map
+ * the segment at the address the master announces (the same on every node,
+ * so pointers stored in the segment are valid everywhere), start the
+ * service thread, arm the backend (userfaultfd registration, or the SIGSEGV
+ * handler).  Nothing of the segment is present yet: every first access
  * faults and fetches its page.
  */
 #include <errno.h>
@@ -12,12 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "dsm.h"
 #include "dsm_crypto.h"
 #include "dsm_log.h"
+#include "fault.h"
 #include "node.h"
 #include "sync.h"
 
@@ -177,28 +178,6 @@ static int check_base_env(const struct segment *s, uint64_t base)
 	return 0;
 }
 
-static int seg_map(struct segment *s, uint64_t base)
-{
-	void *want = (void *)(uintptr_t)base;
-	void *p = mmap(want, s->size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-			       MAP_FIXED_NOREPLACE, -1, 0);
-
-	if (p == MAP_FAILED || p != want) {
-		int e = p == MAP_FAILED ? errno : EEXIST;
-
-		if (p != MAP_FAILED)
-			munmap(p, s->size);
-		dsm_err("mmap of the segment at 0x%" PRIx64 "-0x%" PRIx64
-			": %s; the range is taken in this process, choose "
-			"another address with dsm-master --base (and DSM_BASE)",
-			base, base + s->size, strerror(e));
-		return e == ENOMEM ? DSM_ENOMEM : DSM_EBUSY;
-	}
-	s->base = p;
-	return 0;
-}
-
 static int seg_alloc(struct segment *s)
 {
 	s->pstate = calloc(s->npages, 1);
@@ -256,7 +235,7 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 		*err = DSM_ENOMEM;
 		return NULL;
 	}
-	s->sock = s->uffd = s->wakefd = s->epfd = -1;
+	s->sock = s->uffd = s->memfd = s->wakefd = s->epfd = -1;
 	pthread_mutex_init(&s->state_lock, NULL);
 	pthread_mutex_init(&s->send_lock, NULL);
 	pthread_mutex_init(&s->req_lock, NULL);
@@ -268,6 +247,8 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 	code = timeout_from_env(s);
 	if (code == 0)
 		code = auth_load(s);
+	if (code == 0)
+		code = fault_open(s);
 	if (code != 0)
 		goto err;
 	s->sock = net_connect(host, port, s->peer, sizeof(s->peer));
@@ -281,17 +262,15 @@ struct segment *seg_attach(const char *host, uint16_t port, int *err)
 	if (code == 0)
 		code = seg_alloc(s);
 	if (code == 0)
-		code = seg_map(s, base);
+		code = fault_map(s, base);
 	if (code != 0)
 		goto err;
 	code = DSM_ESYS;
-	s->uffd = uffd_open();
-	if (s->uffd < 0)
-		goto err;
 	if (svc_start(s) < 0)
 		goto err;
 	thread_up = 1;
-	if (uffd_register(s->uffd, s->base, s->size) < 0)
+	code = fault_arm(s);
+	if (code != 0)
 		goto err;
 	dsm_info("attached to master %s as node %u: segment %p, %zu bytes",
 		 s->peer, s->node_id, (void *)s->base, s->size);
@@ -301,12 +280,9 @@ err:
 		atomic_store(&s->detaching, 1);
 		svc_stop(s);
 	}
-	if (s->base)
-		munmap(s->base, s->size);
+	fault_close(s);
 	if (s->sock >= 0)
 		close(s->sock);
-	if (s->uffd >= 0)
-		close(s->uffd);
 	if (s->wakefd >= 0)
 		close(s->wakefd);
 	if (s->epfd >= 0)
@@ -357,10 +333,9 @@ int seg_detach(struct segment *s, int teardown)
 	if (!teardown)
 		return rc;
 	close(s->sock);
-	close(s->uffd);
 	close(s->wakefd);
 	close(s->epfd);
-	munmap(s->base, s->size);
+	fault_close(s);
 	seg_free(s);
 	return rc;
 }

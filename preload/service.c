@@ -28,6 +28,7 @@
 
 #include "dsm.h"
 #include "dsm_log.h"
+#include "fault.h"
 #include "node.h"
 
 /* The service thread looks at the master's silence at least this often. */
@@ -354,7 +355,8 @@ static int svc_frames(struct segment *s)
 	return 0;
 }
 
-/* Read and serve pending userfaultfd events. */
+/* Read and serve pending userfaultfd events (the SIGSEGV backend has no
+ * events here: a faulting thread serves its own fault). */
 static void svc_uffd(struct segment *s)
 {
 	struct uffd_msg msgs[16];
@@ -367,10 +369,15 @@ static void svc_uffd(struct segment *s)
 	}
 	for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
 		switch (msgs[i].event) {
-		case UFFD_EVENT_PAGEFAULT:
+		case UFFD_EVENT_PAGEFAULT: {
+			uint64_t f = msgs[i].arg.pagefault.flags;
+
 			coh_fault(s, (uintptr_t)msgs[i].arg.pagefault.address,
-				  msgs[i].arg.pagefault.flags);
+				  (f & UFFD_PAGEFAULT_FLAG_WP) ? FA_WP :
+				  (f & UFFD_PAGEFAULT_FLAG_WRITE) ? FA_WRITE :
+				  FA_READ);
 			break;
+		}
 		default:
 			dsm_warn("unexpected userfaultfd event %u",
 				 (unsigned int)msgs[i].event);
@@ -509,7 +516,7 @@ int svc_start(struct segment *s)
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) < 0)
 		goto ctl;
 	ev.data.u32 = EV_UFFD;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->uffd, &ev) < 0)
+	if (s->uffd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->uffd, &ev) < 0)
 		goto ctl;
 	ev.data.u32 = EV_SOCK;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sock, &ev) < 0)

@@ -1,6 +1,6 @@
 /*
- * uffd.c - the userfaultfd backend: open, register, and the three ioctls
- * the node needs (COPY, WRITEPROTECT, WAKE).
+ * uffd.c - the userfaultfd backend (fault.h): open, register, the three
+ * ioctls the node needs (COPY, WRITEPROTECT, WAKE), and dropping pages.
  *
  * The segment is registered in MISSING|WP mode: a missing page faults to the
  * service thread, which fetches it and installs it with UFFDIO_COPY
@@ -14,6 +14,7 @@
 #include <linux/userfaultfd.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,9 +29,13 @@
  * A userfaultfd with write-protect fault reporting, O_CLOEXEC|O_NONBLOCK.
  * Tries the syscall first, then /dev/userfaultfd (which unprivileged users
  * may be allowed to open even when vm.unprivileged_userfaultfd is 0).
- * Returns the fd, or -1 with errno and one line saying what is missing.
+ * Returns the fd, or -1 with errno, *step naming the call that failed and
+ * *hint what would make it work; nothing is logged, since the caller may
+ * fall back to the SIGSEGV backend (fault.c).  EPERM, EACCES and ENOSYS
+ * mean userfaultfd is not allowed here; EINVAL from UFFDIO_API, that the
+ * kernel has no write-protect faults.
  */
-int uffd_open(void)
+int uffd_open(const char **step, const char **hint)
 {
 	struct uffdio_api api = { .api = UFFD_API,
 				  .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP };
@@ -48,18 +53,18 @@ int uffd_open(void)
 			close(dev);
 		}
 		if (fd < 0) {
-			dsm_err("userfaultfd: %s (needs root, CAP_SYS_PTRACE, "
+			*step = "userfaultfd";
+			*hint = "needs root, CAP_SYS_PTRACE, "
 				"vm.unprivileged_userfaultfd=1 or access to "
-				"/dev/userfaultfd)", strerror(saved));
+				"/dev/userfaultfd";
 			errno = saved;
 			return -1;
 		}
 	}
 	if (ioctl(fd, UFFDIO_API, &api) < 0) {
 		saved = errno;
-		dsm_err("ioctl(UFFDIO_API) with write-protect faults: %s "
-			"(kernel too old? need Linux 5.7 or later)",
-			strerror(saved));
+		*step = "ioctl(UFFDIO_API) with write-protect faults";
+		*hint = "kernel too old? need Linux 5.7 or later";
 		close(fd);
 		errno = saved;
 		return -1;
@@ -98,8 +103,8 @@ int uffd_register(int uffd, void *base, size_t len)
 /*
  * Install len bytes at dst (not present) from src and wake the threads
  * waiting on that range.  wp: install write-protected.  Returns 0, or -1
- * with errno; EEXIST means another path filled the page first (the caller
- * wakes the range instead).
+ * with errno after a line; EEXIST means another path filled the page first
+ * (the caller wakes the range instead), and is not logged.
  */
 int uffd_copy(int uffd, void *dst, const void *src, size_t len, int wp)
 {
@@ -121,12 +126,20 @@ int uffd_copy(int uffd, void *dst, const void *src, size_t len, int wp)
 		}
 		if (errno == EINTR || errno == EAGAIN)
 			continue;
+		if (errno != EEXIST) {
+			int saved = errno;
+
+			dsm_err("ioctl(UFFDIO_COPY) at %p: %s", dst,
+				strerror(saved));
+			errno = saved;
+		}
 		return -1;
 	}
 	return 0;
 }
 
-/* Set (wp=1) or clear (wp=0, also wakes waiters) write protection. */
+/* Set (wp=1) or clear (wp=0, also wakes waiters) write protection.  0, or
+ * -1 with errno after a line. */
 int uffd_protect(int uffd, void *addr, size_t len, int wp)
 {
 	struct uffdio_writeprotect w = {
@@ -137,6 +150,11 @@ int uffd_protect(int uffd, void *addr, size_t len, int wp)
 	while (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			continue;
+		int saved = errno;
+
+		dsm_err("ioctl(UFFDIO_WRITEPROTECT, %s) at %p: %s",
+			wp ? "on" : "off", addr, strerror(saved));
+		errno = saved;
 		return -1;
 	}
 	return 0;
@@ -150,4 +168,30 @@ int uffd_wake(int uffd, void *addr, size_t len)
 	if (ioctl(uffd, UFFDIO_WAKE, &r) < 0 && errno != ENOENT)
 		return -1;
 	return 0;
+}
+
+/* Drop the pages of [addr, addr+len): the next access faults as missing.
+ * 0, or -1 with errno after a line. */
+int uffd_drop(void *addr, size_t len)
+{
+	if (madvise(addr, len, MADV_DONTNEED) < 0) {
+		int saved = errno;
+
+		dsm_err("madvise(MADV_DONTNEED) at %p: %s", addr,
+			strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* Is the page at addr mapped in memory (mincore)?  Errors count as
+ * resident. */
+int uffd_resident(void *addr)
+{
+	unsigned char vec = 1;
+
+	if (mincore(addr, 1, &vec) < 0)
+		return 1;
+	return vec & 1;
 }

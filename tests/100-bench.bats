@@ -9,7 +9,7 @@ load helpers
 BATS_TEST_TIMEOUT=$((150 * DSM_SLOW))
 
 METRICS=(read_miss write_fault lock_unlock relock handoff scan master_tput
-	shim_private_mutex)
+	shim_private_mutex read_miss_sigsegv write_fault_sigsegv)
 
 @test "dsm-bench --quick prints a well-formed RESULT line for every metric" {
 	local bench=$DSM_BUILD/dsm-bench json=$BATS_TEST_TMPDIR/bench.json m n
@@ -35,11 +35,12 @@ METRICS=(read_miss write_fault lock_unlock relock handoff scan master_tput
 	for m in "${METRICS[@]}"; do
 		assert_output --partial "\"$m\": {"
 	done
-	for m in tcp_rtt_32 tcp_rtt_4k tcp_stream tcp_server_16 mutex_pair uffd_wp_fault; do
+	for m in tcp_rtt_32 tcp_rtt_4k tcp_stream tcp_server_16 mutex_pair uffd_wp_fault \
+		segv_wp_fault; do
 		assert_output --partial "\"$m\": {"
 	done
 	if command -v python3 >/dev/null; then
-		run -0 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["metrics"]) == 8 and len(d["baselines"]) == 6' "$json"
+		run -0 python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert len(d["metrics"]) == 10 and len(d["baselines"]) == 7' "$json"
 	fi
 }
 

@@ -2,7 +2,7 @@
  * baselines.c - the figures the DSM is compared with: raw TCP against
  * rawnet.c's server (each baseline a server of its own, each client a
  * process of its own), the glibc mutex pair and local uffd faults
- * (local.c).
+ * (local.c), local SIGSEGV faults (sigsegv.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +164,24 @@ int run_local(const struct bench_cfg *cfg, const struct sizes *z)
 			stats_of(r.s + n, n, &med, &p99);
 			fig_extra(&b_uffd, "missing_fault_median_us", med);
 			fig_extra(&b_uffd, "missing_fault_p99_us", p99);
+			free(r.s);
+		} else {
+			rc = -1;
+		}
+	}
+	if (drv_base_wanted(cfg, &b_segv)) {
+		if (proc_run(cfg, "segvwp",
+			     drv_cmd(&c, cfg, "segvwp %zu %zu", z->fault_n,
+				     z->warm),
+			     NULL, &r) == 0) {
+			size_t n = r.h.n / 2;
+			double med, p99;
+
+			fig_latency(&b_segv, &r, n);
+			fig_extra(&b_segv, "clock_overhead_ns", r.h.v[3]);
+			stats_of(r.s + n, n, &med, &p99);
+			fig_extra(&b_segv, "missing_fault_median_us", med);
+			fig_extra(&b_segv, "missing_fault_p99_us", p99);
 			free(r.s);
 		} else {
 			rc = -1;

@@ -164,6 +164,7 @@ int role_rawserver(char **args);
 int role_rawclient(char **args);
 int role_mutex(char **args);
 int role_uffdwp(char **args);
+int role_segvwp(char **args);
 int role_faults(char **args);
 int role_lockunlock(char **args);
 int role_relock(char **args);

@@ -52,15 +52,18 @@ struct figure b_mutex = { .key = "mutex_pair",
 struct figure b_uffd = { .key = "uffd_wp_fault",
 	.label = "local uffd write-protect fault",
 	.unit = "us", .sunit = "us" };
+struct figure b_segv = { .key = "segv_wp_fault",
+	.label = "local SIGSEGV write fault (mprotect)",
+	.unit = "us", .sunit = "us" };
 
 static struct figure *bases[] = { &b_rtt32, &b_rtt4k, &b_stream, &b_tput,
-				  &b_mutex, &b_uffd };
+				  &b_mutex, &b_uffd, &b_segv };
 
 struct metric m_read_miss = { .f = { .key = "read_miss",
 	.unit = "us", .sunit = "us" }, .base = &b_rtt4k, .target = 1.3 };
 struct metric m_write_fault = { .f = { .key = "write_fault",
 	.unit = "us", .sunit = "us" }, .base = &b_uffd, .target = 1.5,
-	.cond = "no network bytes" };
+	.cond = "no network bytes but heartbeats" };
 struct metric m_lock_unlock = { .f = { .key = "lock_unlock",
 	.unit = "us", .sunit = "us" }, .base = &b_rtt32, .target = 1.2 };
 struct metric m_relock = { .f = { .key = "relock",
@@ -76,9 +79,17 @@ struct metric m_tput = { .f = { .key = "master_tput",
 	.ge = 1, .cond = "median, p99 = us per fault" };
 struct metric m_shim = { .f = { .key = "shim_private_mutex",
 	.unit = "ns", .sunit = "ns" }, .base = &b_mutex, .target = 1.3 };
+/* read_miss and write_fault again with the SIGSEGV fault backend
+ * (DSM_FAULT=sigsegv): extra lines, after the others. */
+struct metric m_read_miss_segv = { .f = { .key = "read_miss_sigsegv",
+	.unit = "us", .sunit = "us" }, .base = &b_rtt4k, .target = 1.3 };
+struct metric m_write_fault_segv = { .f = { .key = "write_fault_sigsegv",
+	.unit = "us", .sunit = "us" }, .base = &b_segv, .target = 1.5,
+	.cond = "no network bytes but heartbeats" };
 
 static struct metric *metrics[] = { &m_read_miss, &m_write_fault,
-	&m_lock_unlock, &m_relock, &m_handoff, &m_scan, &m_tput, &m_shim };
+	&m_lock_unlock, &m_relock, &m_handoff, &m_scan, &m_tput, &m_shim,
+	&m_read_miss_segv, &m_write_fault_segv };
 
 #define NB ((int)(sizeof(bases) / sizeof(bases[0])))
 #define NM ((int)(sizeof(metrics) / sizeof(metrics[0])))
@@ -217,10 +228,9 @@ int driver_run(const struct bench_cfg *cfg)
 		return 2;
 	for (int i = 0; i < NM; i++)
 		metrics[i]->f.label = metrics[i]->f.key;
-	m_write_fault.cond_ok = 0;
 	for (int i = 0; i < NM; i++)
-		if (metrics[i] != &m_write_fault)
-			metrics[i]->cond_ok = 1;
+		metrics[i]->cond_ok = metrics[i] != &m_write_fault &&
+				      metrics[i] != &m_write_fault_segv;
 	fprintf(stderr, "dsm-bench: baselines...\n");
 	if ((run_tcp(cfg, z) | run_local(cfg, z)) < 0) {
 		drv_say("a baseline failed: the metrics compared with it get "
@@ -231,6 +241,11 @@ int driver_run(const struct bench_cfg *cfg)
 		failed |= with_master(cfg, z, (z->fault_n + z->warm) * ps,
 				      run_faults, &m_read_miss,
 				      &m_write_fault) < 0;
+	if (wanted(cfg, "read_miss_sigsegv") ||
+	    wanted(cfg, "write_fault_sigsegv"))
+		failed |= with_master(cfg, z, (z->fault_n + z->warm) * ps,
+				      run_faults_sigsegv, &m_read_miss_segv,
+				      &m_write_fault_segv) < 0;
 	if (wanted(cfg, "lock_unlock"))
 		failed |= with_master(cfg, z, (z->lock_n + z->warm) * ps,
 				      run_lockunlock, &m_lock_unlock, NULL) < 0;

@@ -24,9 +24,11 @@ struct sizes {
 };
 
 /* The baselines and the metrics (driver.c). */
-extern struct figure b_rtt32, b_rtt4k, b_stream, b_tput, b_mutex, b_uffd;
+extern struct figure b_rtt32, b_rtt4k, b_stream, b_tput, b_mutex, b_uffd,
+	b_segv;
 extern struct metric m_read_miss, m_write_fault, m_lock_unlock, m_relock,
-	m_handoff, m_scan, m_tput, m_shim;
+	m_handoff, m_scan, m_tput, m_shim, m_read_miss_segv,
+	m_write_fault_segv;
 
 /* A role command line: self --role WORDS... (words split on spaces). */
 struct cmd {
@@ -54,6 +56,8 @@ typedef int (*dsm_run_fn)(const struct bench_cfg *, const struct sizes *,
 			  const char *);
 int run_faults(const struct bench_cfg *cfg, const struct sizes *z,
 	       const char *spec);
+int run_faults_sigsegv(const struct bench_cfg *cfg, const struct sizes *z,
+		       const char *spec);
 int run_lockunlock(const struct bench_cfg *cfg, const struct sizes *z,
 		   const char *spec);
 int run_relock(const struct bench_cfg *cfg, const struct sizes *z,

@@ -101,7 +101,8 @@ static int net_bytes(uint64_t *sent, uint64_t *received)
  * (sequential prefetch cannot help).  Phase 2: every page is now cached
  * clean; write one byte of each, in another random order.  Samples: NPAGES
  * read times, then NPAGES write times.  v[0] NPAGES; v[1], v[2] TCP bytes
- * sent and received during phase 2 (-1 unknown); v[3] clock overhead.
+ * sent and received during phase 2 (-1 unknown); v[3] clock overhead;
+ * v[5] phase 2's length in seconds.
  */
 int role_faults(char **args)
 {
@@ -135,6 +136,7 @@ int role_faults(char **args)
 	}
 	if (net_bytes(&s0, &r0) < 0)
 		s0 = r0 = UINT64_MAX;
+	h.v[5] = now_ns();
 	for (size_t i = 0; i < n; i++) {
 		volatile uint8_t *p = base + wr[i] * ps;
 		double t = now_ns();
@@ -143,6 +145,7 @@ int role_faults(char **args)
 		s[n + i] = (now_ns() - t) / 1e3;
 	}
 	h.t1 = now_ns();
+	h.v[5] = (h.t1 - h.v[5]) / 1e9;	/* phase 2, seconds */
 	if (s0 == UINT64_MAX || net_bytes(&s1, &r1) < 0) {
 		h.v[1] = h.v[2] = -1;
 	} else {

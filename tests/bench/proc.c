@@ -106,6 +106,7 @@ static __attribute__((noreturn)) void spawn_child(pid_t parent, int go_rd,
 	unsetenv("DSM_MASTER");
 	unsetenv("DSM_SHM");
 	unsetenv("DSM_BASE");
+	unsetenv("DSM_FAULT");	/* the *_sigsegv metrics set it */
 	for (int i = 0; env && env[i]; i++) {
 		char *eq = strchr(env[i], '=');
 

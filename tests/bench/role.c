@@ -17,6 +17,7 @@ static const struct {
 	{ "rawclient", 5, role_rawclient },
 	{ "mutex", 3, role_mutex },
 	{ "uffdwp", 2, role_uffdwp },
+	{ "segvwp", 2, role_segvwp },
 	{ "faults", 3, role_faults },
 	{ "lockunlock", 3, role_lockunlock },
 	{ "relock", 2, role_relock },
