@@ -9,6 +9,7 @@
  * free the connections that died during the pass.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -95,7 +96,7 @@ struct master *master_create(const struct master_config *cfg, int *err)
 			*err = DSM_ENOMEM;
 		return NULL;
 	}
-	m->epfd = m->lfd = m->stopfd = m->localfd = -1;
+	m->epfd = m->lfd = m->stopfd = m->localfd = m->spare_fd = -1;
 	mpart_init(&m->local, NULL);
 	if (ps <= 0 || ps > 65536) {
 		dsm_err("sysconf(_SC_PAGESIZE): unusable page size %ld", ps);
@@ -169,6 +170,7 @@ struct master *master_create(const struct master_config *cfg, int *err)
 		code = errno == EINVAL ? DSM_EINVAL : DSM_ESYS;
 		goto err;
 	}
+	m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	code = DSM_EINVAL;
 	if (mauth_configure(m, cfg) < 0)
 		goto err;
@@ -424,6 +426,8 @@ void master_destroy(struct master *m)
 	mobj_free_all(m);
 	if (m->lfd >= 0)
 		close(m->lfd);
+	if (m->spare_fd >= 0)
+		close(m->spare_fd);
 	if (m->stopfd >= 0)
 		close(m->stopfd);
 	if (m->localfd >= 0)

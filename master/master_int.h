@@ -388,6 +388,8 @@ struct master {
 	int epfd, lfd, stopfd, localfd;
 	struct mwatch w_listen, w_stop, w_local;
 	int accept_paused;
+	int spare_fd;			/* /dev/null, given up to refuse a node
+					 * when out of descriptors (net.c) */
 	int64_t accept_resume_ms, accept_logged_ms;
 
 	struct mconn *conns;

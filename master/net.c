@@ -3,6 +3,7 @@
  * every failing call is named in the log line).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -193,11 +194,46 @@ void mnet_accept_resume(struct master *m)
 }
 
 /*
+ * Out of descriptors: give the spare one back to accept one waiting
+ * connection, tell it why in an ERROR (DSM_EBUSY) and close it, so that a
+ * node fails at once with the reason instead of timing out at join; then
+ * take the spare again.  The frame is tiny: one send on a fresh socket.
+ */
+static void accept_refuse_one(struct master *m)
+{
+	static const char why[] = "the master is out of file descriptors "
+				  "(Too many open files): try later, or raise "
+				  "its limit (ulimit -n)";
+	uint8_t f[DSM_HDR_LEN + 4 + sizeof(why) - 1];
+	int fd;
+
+	if (m->spare_fd < 0)
+		return;
+	close(m->spare_fd);
+	fd = accept4(m->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		dsm_hdr_put(f, K_ERROR, 0, 4 + sizeof(why) - 1);
+		put_u32(f + DSM_HDR_LEN, (uint32_t)-DSM_EBUSY);
+		memcpy(f + DSM_HDR_LEN + 4, why, sizeof(why) - 1);
+		uint8_t sink[256];
+
+		(void)!send(fd, f, sizeof(f), MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* FIN after the frame; unread input (its JOIN?) would make
+		 * close() send RST, which may destroy the frame unread. */
+		shutdown(fd, SHUT_WR);
+		while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+		close(fd);
+	}
+	m->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
  * Accept waiting connections (a bounded batch).  Running out of file
- * descriptors is logged at most every few seconds and pauses accepting
- * briefly (the level-triggered listening socket would otherwise spin);
- * the nodes already connected are served meanwhile, and the new ones wait
- * in the backlog.
+ * descriptors is logged at most every few seconds, refuses one waiting
+ * node with the reason (accept_refuse_one) and pauses accepting briefly
+ * (the level-triggered listening socket would otherwise spin); the nodes
+ * already connected are served meanwhile.
  */
 void mnet_accept(struct master *m)
 {
@@ -229,12 +265,14 @@ void mnet_accept(struct master *m)
 				if (m->accept_logged_ms == 0 ||
 				    now - m->accept_logged_ms >=
 				    ACCEPT_LOG_EVERY_MS) {
-					dsm_err("accept: %s: new nodes wait "
-						"until connections close (raise "
-						"the limit with ulimit -n)",
+					dsm_err("accept: %s: new nodes are "
+						"refused until connections close "
+						"(raise the limit with ulimit -n)",
 						strerror(errno));
 					m->accept_logged_ms = now;
 				}
+				if (errno == EMFILE || errno == ENFILE)
+					accept_refuse_one(m);
 				accept_pause(m);
 				return;
 			default:
