@@ -183,4 +183,5 @@ uninstall:
 		$(DESTDIR)$(PKGCONFIGDIR)/dsm.pc \
 		$(foreach p,$(MAN_PAGES),$(call man_dest,$(p)))
 
+include tests/fuzz/fuzz.mk
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
