@@ -207,7 +207,9 @@ static int svc_frame(struct segment *s, enum dsm_kind kind, uint32_t id,
 		req_post(s, id, kind, 0);
 		return 0;
 	case K_DECOA:
-		if (len != 0)
+		/* Only the answer to our DECO? (seg_detach sets detaching
+		 * first): a stray one must not end us silently. */
+		if (len != 0 || !atomic_load(&s->detaching))
 			return bad_frame(s, kind);
 		atomic_store(&s->detaching, 1);
 		req_post(s, id, kind, 0);

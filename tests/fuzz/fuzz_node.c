@@ -31,7 +31,9 @@
  *
  * Everything is bounded: the fake master gives up on each step after
  * STEP_MS, and a node that has not closed its connection IDLE_MS after the
- * master closed its side is a hang (abort with a message: a finding).
+ * master closed its side is a hang (abort with a message: a finding).  An
+ * attach that fails with DSM_ELOST before any input is sent skips the
+ * input (see LLVMFuzzerTestOneInput), three in a row abort.
  * Internals used (preload/node.h, api.h): api_attach, struct segment's
  * base, page_size, pstate and rx_lock.
  */
@@ -62,6 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int lfd = -1;
+static int attach_lost;		/* attaches failed with DSM_ELOST in a row */
 static uint16_t lport;
 static size_t page_size;
 
@@ -347,7 +350,7 @@ static void *fake_master(void *arg)
 
 	fd = accept_node();
 	if (fd < 0)
-		die("no JOIN? from the node within 5 s");
+		return NULL;	/* the node could not attach: see below */
 	if (read_exact(fd, hdr, DSM_HDR_LEN) < 0)
 		die("the node's JOIN? is cut short");
 	len = get_u32(hdr + 9);
@@ -436,10 +439,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!s) {
 		char why[128];
 
+		/*
+		 * Now and then (about once in 50,000 inputs on a busy
+		 * machine) the loopback connection fails, DSM_ELOST, with
+		 * no input sent yet: not what the input is about.  Skip it,
+		 * unless it keeps happening; any other error is a finding.
+		 */
 		snprintf(why, sizeof(why), "the node could not attach to the "
 			 "fake master: %s (%d)", dsm_strerror(err), err);
-		die(why);
+		if (err != DSM_ELOST || ++attach_lost == 3)
+			die(why);
+		fprintf(stderr, "fuzz_node: %s; input skipped\n", why);
+		pthread_join(t, NULL);
+		return 0;
 	}
+	attach_lost = 0;
 	if (lock_write(s->base, 2 * page_size) == 0) {
 		touch_present(s, 0, 1);
 		unlock_write(s->base, 2 * page_size);
