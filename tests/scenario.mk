@@ -15,14 +15,14 @@ BUILD_DIR := $(abspath $(DSM_BUILD))
 OUT := $(BUILD_DIR)/scenarios/$(FOLDER)
 
 SCENARIO_CFLAGS = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra \
-	-I$(DSM_ROOT)/include $(CFLAGS)
+	-I$(DSM_ROOT)/include -I$(DSM_ROOT)/tests $(CFLAGS)
 SCENARIO_LDFLAGS = -L$(BUILD_DIR) -ldsm -Wl,-rpath,$(BUILD_DIR) $(LDFLAGS)
 
 .PHONY: all clean
 
 all: $(NAMES:%=$(OUT)/%)
 
-$(OUT)/%: %.c $(DSM_ROOT)/include/dsm.h $(BUILD_DIR)/libdsm.so
+$(OUT)/%: %.c $(DSM_ROOT)/include/dsm.h $(DSM_ROOT)/tests/scenario.h $(BUILD_DIR)/libdsm.so
 	@mkdir -p $(OUT)
 	$(CC) $(SCENARIO_CFLAGS) -o $@ $< $(SCENARIO_LDFLAGS)
 

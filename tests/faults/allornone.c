@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "dsm.h"
+#include "scenario.h"
 
 static void usage(void)
 {
@@ -43,34 +44,6 @@ static void usage(void)
 		"[--pages P] [--offset BYTES]\n"
 		"       allornone HOST PORT check VALUE [--pages P] [--offset BYTES]\n");
 	exit(2);
-}
-
-static unsigned long long number(const char *s, const char *what)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "allornone: %s: not a number: '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
-static void fail(const char *call, int code)
-{
-	fprintf(stderr, "allornone: %s: %s (%d)\n", call, dsm_strerror(code), code);
-	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /*

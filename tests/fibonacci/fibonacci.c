@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "dsm.h"
+#include "scenario.h"
 
 struct fib {
 	uint64_t step;	/* steps done so far */
@@ -36,26 +37,6 @@ static void usage(void)
 	fprintf(stderr, "usage: fibonacci HOST PORT N\n"
 			"       fibonacci --sequential N\n");
 	exit(2);
-}
-
-static unsigned long long number(const char *s, const char *what)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "fibonacci: %s: not a number: '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
-static void fail(const char *call, int code)
-{
-	fprintf(stderr, "fibonacci: %s: %s (%d)\n", call, dsm_strerror(code), code);
-	exit(1);
 }
 
 int main(int argc, char **argv)

@@ -30,32 +30,13 @@
 #include <string.h>
 
 #include "dsm.h"
+#include "scenario.h"
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: pattern HOST PORT write|check OFFSET LEN SEED "
 		"[OFFSET LEN SEED]...\n");
 	exit(2);
-}
-
-static unsigned long long number(const char *s, const char *what)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "pattern: %s: not a number: '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
-static void fail(const char *call, int code)
-{
-	fprintf(stderr, "pattern: %s: %s (%d)\n", call, dsm_strerror(code), code);
-	exit(1);
 }
 
 static uint64_t splitmix64(uint64_t x)

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "dsm.h"
+#include "scenario.h"
 
 static void usage(void)
 {
@@ -38,26 +39,6 @@ static void usage(void)
 		"usage: rwcheck HOST PORT writer|reader ITERS [--pages P]\n"
 		"       rwcheck HOST PORT check GENERATION [--pages P]\n");
 	exit(2);
-}
-
-static unsigned long long number(const char *s, const char *what)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-') {
-		fprintf(stderr, "rwcheck: %s: not a number: '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
-static void fail(const char *call, int code)
-{
-	fprintf(stderr, "rwcheck: %s: %s (%d)\n", call, dsm_strerror(code), code);
-	exit(1);
 }
 
 /* 0 if the region satisfies the invariant; else print the first bad word. */
