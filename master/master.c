@@ -233,7 +233,7 @@ static int loop_timeout(struct master *m)
 }
 
 /* Write every connection's pending output; settle what that dooms. */
-static void flush_all(struct master *m)
+void mmaster_flush_all(struct master *m)
 {
 	do {
 		mmaster_settle(m);
@@ -244,7 +244,7 @@ static void flush_all(struct master *m)
 }
 
 /* Free the connections that died during this pass. */
-static void reap(struct master *m)
+void mmaster_reap(struct master *m)
 {
 	while (m->dead) {
 		struct mconn *c = m->dead;
@@ -297,7 +297,7 @@ static void pass(struct master *m)
 	for (struct mconn *c = m->conns; c; c = c->next)
 		if (c->state == MC_AWAIT_JOIN || c->state == MC_JOINED)
 			mio_process(m, c);
-	flush_all(m);
+	mmaster_flush_all(m);
 	now = mmaster_now_ms();
 	for (struct mconn *c = m->conns; c; c = c->next)
 		if (c->state != MC_DEAD)
@@ -305,9 +305,9 @@ static void pass(struct master *m)
 	mbeat_tick(m, now);
 	mfile_tick(m, now);
 	mstats_tick(m, now);
-	flush_all(m);
+	mmaster_flush_all(m);
 	mnet_accept_resume(m);
-	reap(m);
+	mmaster_reap(m);
 }
 
 /*
@@ -340,7 +340,7 @@ static void shutdown_all(struct master *m)
 		int64_t now;
 		int pending = 0, n;
 
-		flush_all(m);
+		mmaster_flush_all(m);
 		for (struct mconn *c = m->conns; c; c = c->next)
 			if (c->state != MC_DEAD && !c->doomed &&
 			    c->wpos < c->wlen)
@@ -365,7 +365,7 @@ static void shutdown_all(struct master *m)
 		mconn_set_state(m, c, MC_DEAD);
 	}
 	mmaster_settle(m);
-	reap(m);
+	mmaster_reap(m);
 }
 
 /* The event loop (see the top of this file and dsm_master.h). */
@@ -414,7 +414,7 @@ void master_destroy(struct master *m)
 		if (c->state != MC_DEAD)
 			mconn_set_state(m, c, MC_DEAD);
 		mmaster_settle(m);
-		reap(m);
+		mmaster_reap(m);
 	}
 	if (m->sync_init) {
 		mlocal_shutdown(m);

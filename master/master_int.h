@@ -433,6 +433,10 @@ static inline size_t bitmap_words(size_t nbits)
 /* master.c */
 int64_t mmaster_now_ms(void);
 void mmaster_settle(struct master *m);
+/* Write every connection's pending output, settling what that dooms. */
+void mmaster_flush_all(struct master *m);
+/* Free the connections that died (MC_DEAD) during this pass. */
+void mmaster_reap(struct master *m);
 
 /* net.c */
 int mnet_listen(struct master *m, const char *addr, uint16_t port);

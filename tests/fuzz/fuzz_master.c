@@ -30,12 +30,12 @@
  * forge the proof, so it meets the refusals: wrong or short AUTH!, other
  * frames while the proof is awaited), the bystander authenticates.
  *
- * pass() below is master.c's pass() for our two connections (keep them
- * alike): read (one recv per connection, like a level-triggered wake-up),
- * mio_process, settle and flush until nothing is left, reap; no heartbeat
- * and no deadlines (time plays no part).  The internals used (master_int.h):
- * mconn_new, mconn_on_event, mio_process, mio_flush, mmaster_settle,
- * mconn_free, the conns/dead lists, and the fields reset between inputs.
+ * pass() below is master.c's pass() for our two connections: read (one
+ * recv per connection, like a level-triggered wake-up), mio_process, then
+ * the loop's own mmaster_flush_all and mmaster_reap; no heartbeat and no
+ * deadlines (time plays no part).  The internals used (master_int.h):
+ * mconn_new, mconn_on_event, mio_process, mmaster_flush_all, mmaster_reap,
+ * the conns list, and the fields reset between inputs.
  *
  * A connection that does not end within MAX_PASSES passes is a hang: the
  * target aborts with a message (a finding, like a crash).
@@ -96,27 +96,6 @@ static void die(const char *what)
 	abort();
 }
 
-/* Free the connections that died (master.c's reap()); forget ours. */
-static void reap(void)
-{
-	while (M->dead) {
-		struct mconn *c = M->dead;
-
-		M->dead = c->dead_next;
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			M->conns = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
-		if (A.c == c)
-			A.c = NULL;
-		if (B.p.c == c)
-			B.p.c = NULL;
-		mconn_free(M, c);
-	}
-}
-
 /* One pass of the event loop over every connection (see the top). */
 static void pass(void)
 {
@@ -129,13 +108,13 @@ static void pass(void)
 	for (c = M->conns; c; c = c->next)
 		if (c->state != MC_DEAD)
 			mio_process(M, c);
-	do {
-		mmaster_settle(M);
-		for (c = M->conns; c; c = c->next)
-			if (c->state != MC_DEAD)
-				mio_flush(M, c);
-	} while (M->doomed || M->ready_head);
-	reap();
+	mmaster_flush_all(M);
+	/* Forget our connections that died: mmaster_reap frees them. */
+	if (A.c && A.c->state == MC_DEAD)
+		A.c = NULL;
+	if (B.p.c && B.p.c->state == MC_DEAD)
+		B.p.c = NULL;
+	mmaster_reap(M);
 }
 
 static int peer_open(struct peer *p, const char *name)
