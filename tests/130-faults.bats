@@ -53,6 +53,22 @@ start_shim() {
 		"$CRASHSYNC" -s "$shm" -t $((60 * DSM_SLOW)) "$@"
 }
 
+# start_ranks SHM_TAG ARGS...: a master and crashsync ranks 0..3 of 4
+# under the shim, each with ARGS; returns once rank 0 has printed the
+# offsets of its objects.
+start_ranks() {
+	local shm k tag=$1
+	shift
+	require_shim
+	CRASHSYNC=$(scenario faults/crashsync)
+	dsm_shm_name shm "$tag"
+	start_master --size 16M --log-level debug
+	for k in 0 1 2 3; do
+		start_shim "rank$k" "$k" 4 "$MASTER_PORT" "$shm" "$@"
+	done
+	wait_log rank0 '^crashsync: rank 0: offsets '
+}
+
 counter_value() { # NAME -> the value it printed last
 	local line
 	line=$(grep '^counter: value ' "$(log_of "$1")" | tail -n1)
@@ -209,15 +225,8 @@ release_cut() {
 }
 
 @test "shim: a node killed inside a barrier: its fellow waiters and a late one exit with one clear line, nobody hangs" {
-	require_shim
-	CRASHSYNC=$(scenario faults/crashsync)
-	local shm k off
-	dsm_shm_name shm barrier
-	start_master --size 16M --log-level debug
-	for k in 0 1 2 3; do
-		start_shim "rank$k" "$k" 4 "$MASTER_PORT" "$shm" barrier "$BATS_TEST_TMPDIR/go"
-	done
-	wait_log rank0 '^crashsync: rank 0: offsets '
+	local k off
+	start_ranks barrier barrier "$BATS_TEST_TMPDIR/go"
 	off=$(crashsync_offset rank0 barrier2)
 	# Ranks 1, 2 and the victim (3) wait at barrier 2, rank 0 not yet.
 	master_waits BARRIER_WAIT "$off" 3
@@ -244,15 +253,8 @@ release_cut() {
 }
 
 @test "shim: a node killed while waiting on a condition variable: the broadcast wakes exactly the others" {
-	require_shim
-	CRASHSYNC=$(scenario faults/crashsync)
-	local shm k off
-	dsm_shm_name shm cond
-	start_master --size 16M --log-level debug
-	for k in 0 1 2 3; do
-		start_shim "rank$k" "$k" 4 "$MASTER_PORT" "$shm" cond "$BATS_TEST_TMPDIR/go"
-	done
-	wait_log rank0 '^crashsync: rank 0: offsets '
+	local k off
+	start_ranks cond cond "$BATS_TEST_TMPDIR/go"
 	off=$(crashsync_offset rank0 cond)
 	# Ranks 1, 2 and the victim (3) wait on the condition.
 	master_waits COND_WAIT "$off" 3
@@ -270,16 +272,8 @@ release_cut() {
 }
 
 @test "shim: a node killed after a broadcast, while it waits to get the mutex back: the others do, exact count" {
-	require_shim
-	CRASHSYNC=$(scenario faults/crashsync)
-	local shm k off
-	dsm_shm_name shm reacq
-	start_master --size 16M --log-level debug
-	for k in 0 1 2 3; do
-		start_shim "rank$k" "$k" 4 "$MASTER_PORT" "$shm" cond \
-			"$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/unlock"
-	done
-	wait_log rank0 '^crashsync: rank 0: offsets '
+	local k off
+	start_ranks reacq cond "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/unlock"
 	off=$(crashsync_offset rank0 cond)
 	master_waits COND_WAIT "$off" 3
 	touch "$BATS_TEST_TMPDIR/go"
