@@ -41,7 +41,8 @@
 #define DSM_BUFFER 65536
 #endif
 
-#define DSM_PROTO_VERSION 1u
+/* 2: UNLOR/UNLOW may end with a flags byte (DSM_UNLO_DROPPED). */
+#define DSM_PROTO_VERSION 2u
 #define DSM_HDR_LEN 13u
 /* Largest payload of any frame (1 MiB): PAGES carry up to 255 pages of 4 KiB. */
 #define DSM_MAX_PAYLOAD (1u << 20)
@@ -193,6 +194,9 @@ static inline int dsm_objop_is_release(unsigned int op)
 
 /* GETPG flags */
 #define DSM_GETPG_WRITE 0x01u	/* the fault was a write (informational) */
+/* Optional u8 after the range of UNLOR/UNLOW: */
+#define DSM_UNLO_DROPPED 0x01u	/* the node holds no copy of any page of
+				   the range any more (docs/PROTOCOL.md) */
 
 /*
  * UPDAT payload: one or more diff records, each

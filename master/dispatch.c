@@ -62,9 +62,12 @@ int mdisp_check_header(const struct mconn *c, const uint8_t *hdr,
 		break;
 	case K_LOCKR:
 	case K_LOCKW:
+		min = max = 2 * lb;
+		break;
 	case K_UNLOR:
 	case K_UNLOW:
-		min = max = 2 * lb;
+		min = 2 * lb;
+		max = 2 * lb + 1;	/* optional flags (DSM_UNLO_*) */
 		break;
 	case K_GETPG:
 		min = max = 2 * lb + 1;
@@ -310,6 +313,30 @@ static void disp_close(struct master *m, struct mconn *c, enum mrel_kind kind,
 			   id);
 }
 
+/*
+ * UNLOR/UNLOW: L offset, L length [, u8 flags].  Unknown flags cannot be
+ * trusted: ERROR DSM_EPROTO and close (nothing of the release is applied).
+ * DSM_UNLO_DROPPED: the node has dropped its copies of the range's pages,
+ * so they leave its copyset now (stream order: any fetch of them it makes
+ * later comes after this frame).
+ */
+static void disp_unlock(struct master *m, struct mconn *c,
+			enum dsm_kind kind, uint32_t id, struct dsm_rd *r)
+{
+	uint64_t off = dsm_rd_len(r), len = dsm_rd_len(r);
+	unsigned flags = r->pos < r->len ? dsm_rd_u8(r) : 0;
+
+	if (flags & ~DSM_UNLO_DROPPED) {
+		mconn_fail(m, c, DSM_EPROTO, "%s %u with unknown flags 0x%02x",
+			   dsm_kind_name(kind), id, flags);
+		return;
+	}
+	if (flags & DSM_UNLO_DROPPED)
+		mstore_dropped(m, c, off, len);
+	disp_close(m, c, kind == K_UNLOW ? MREL_UNLOW : MREL_UNLOR, id, off,
+		   len);
+}
+
 /* UPDAT: diff records of release or flush id, checked, then buffered. */
 static void disp_updat(struct master *m, struct mconn *c, uint32_t id,
 		       const uint8_t *p, size_t len)
@@ -384,10 +411,7 @@ void mdisp_frame(struct master *m, struct mconn *c, enum dsm_kind kind,
 		break;
 	case K_UNLOR:
 	case K_UNLOW:
-		a = dsm_rd_len(&r);
-		b = dsm_rd_len(&r);
-		disp_close(m, c, kind == K_UNLOW ? MREL_UNLOW : MREL_UNLOR,
-			   id, a, b);
+		disp_unlock(m, c, kind, id, &r);
 		break;
 	case K_PUSHQ:
 		disp_close(m, c, MREL_PUSH, id, 0, 0);

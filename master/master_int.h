@@ -488,6 +488,8 @@ int mstore_range(const struct master *m, uint64_t off, uint64_t len,
 int mstore_copyset_alloc(struct master *m, struct mconn *c);
 void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 		  uint64_t off, uint64_t count);
+void mstore_dropped(struct master *m, struct mconn *c, uint64_t off,
+		    uint64_t len);
 void mstore_push(struct master *m, struct mconn *c, uint32_t id,
 		 size_t first, size_t last);
 void mstore_touch(struct master *m, size_t page);

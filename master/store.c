@@ -144,6 +144,27 @@ void mstore_getpg(struct master *m, struct mconn *c, uint32_t id,
 	mstats_sent(m, c, first, (size_t)count);
 }
 
+/*
+ * Node c says it no longer holds a copy of any page of [off, off+len)
+ * (UNLOR/UNLOW with DSM_UNLO_DROPPED): those it had leave its copyset as if
+ * invalidated, and are pushed with its next grant like them (mstore_push).
+ * A range outside the segment is ignored here: the release reports it.
+ */
+void mstore_dropped(struct master *m, struct mconn *c, uint64_t off,
+		    uint64_t len)
+{
+	size_t first, last;
+
+	if (mstore_range(m, off, len, &first, &last) < 0)
+		return;
+	for (size_t p = first; p <= last; p++) {
+		if (!bit_test(c->copyset, p))
+			continue;
+		bit_clear(c->copyset, p);
+		bit_set(c->lost, p);
+	}
+}
+
 /* Pages pushed with one grant, at most: a push saves a miss right after
  * the lock, it is not a way to copy large ranges. */
 #define PUSH_MAX_PAGES 32

@@ -243,11 +243,14 @@ static int node_range_op(struct segment *s, enum dsm_kind op, size_t off,
 {
 	size_t first = off / s->page_size;
 	size_t last = (off + len - 1) / s->page_size;
-	int write = (op == K_LOCKW || op == K_UNLOW);
+	int write = (op == K_LOCKW || op == K_UNLOW), rc;
 
 	if (op == K_UNLOR || op == K_UNLOW)
 		return lc_unlock(s, first, last, write);
-	return lc_lock(s, first, last, write);
+	rc = lc_lock(s, first, last, write);
+	if (rc == 0 && write)
+		coh_write_ahead(s, first, last);
+	return rc;
 }
 
 /* The same on this process's own master (its home copy). */

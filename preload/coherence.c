@@ -202,6 +202,40 @@ int coh_fault(struct segment *s, uintptr_t addr, int access)
 	}
 }
 
+/* Pages made writable ahead of a write lock's first write, at most. */
+#define WRITE_AHEAD_MAX 16
+
+/*
+ * A write lock on pages [first, last] was just taken (application thread).
+ * Those of its pages that this node has read-only and wrote before (their
+ * last diff was not empty) will most likely be written again: twin them
+ * and make them writable now, as coh_fault would at the first write, but
+ * without the write-protect fault, which stops the thread until the
+ * service thread has run.  Best effort: a page left out (no memory for a
+ * twin, beyond WRITE_AHEAD_MAX) faults as usual.
+ */
+void coh_write_ahead(struct segment *s, size_t first, size_t last)
+{
+	size_t made = 0;
+
+	pthread_mutex_lock(&s->state_lock);
+	for (size_t p = first; p <= last && made < WRITE_AHEAD_MAX; p++) {
+		uint8_t *t;
+
+		if (s->pstate[p] != PG_READ || !(s->pflags[p] & PF_WROTE))
+			continue;
+		t = twin_make(s, fault_page(s, p));
+		if (!t)
+			break;
+		s->twin[p] = t;
+		s->pstate[p] = PG_DIRTY;
+		dirty_list_add(s, p);
+		fault_protect(s, p, 0);
+		made++;
+	}
+	pthread_mutex_unlock(&s->state_lock);
+}
+
 /*
  * Install one fetched page p from src (state_lock held, p PG_FETCHING): a
  * write miss gets a writable copy at once with the page as sent as its
@@ -322,8 +356,12 @@ static void diff_page(struct segment *s, size_t p, size_t *used)
 	n = dsm_diff_encode(s->obuf + *used, DSM_MAX_PAYLOAD - *used,
 			    (CONFIG_LEN)(p * s->page_size), fault_page(s, p),
 			    s->twin[p], s->page_size);
-	if (n > 0)
+	if (n > 0) {
 		*used += (size_t)n;
+		s->pflags[p] |= PF_WROTE;
+	} else {
+		s->pflags[p] &= (uint8_t)~PF_WROTE;
+	}
 	twin_free(s, s->twin[p]);
 	s->twin[p] = NULL;
 }
@@ -387,15 +425,47 @@ int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 }
 
 /*
+ * Drop this node's copies of pages [d->first, d->last] (state_lock held,
+ * after the release's diffs): 1 if none is left, 0 if a page is still on
+ * its way or was written again since (it stays; the master invalidates it
+ * later as usual).
+ */
+static int drop_copies(struct segment *s, const struct coh_drop *d)
+{
+	int none_left = 1;
+
+	for (size_t p = d->first; p <= d->last; p++) {
+		if (s->pstate[p] == PG_READ) {
+			fault_drop(s, p);
+			s->pstate[p] = PG_INVALID;
+		} else if (s->pstate[p] != PG_INVALID) {
+			none_left = 0;
+		}
+	}
+	return none_left;
+}
+
+/*
  * Release (application thread): send the diffs of every page this node
  * modified since its last release as UPDAT frames of request `id`, then the
  * closing frame `closing` with its payload (UNLOR/UNLOW range, OBJOP, or
  * nothing for PUSH?/DECO?).  The caller has registered a waiter for `id`.
+ *
+ * drop (UNLOR/UNLOW only, else NULL): the lock goes to another node that
+ * will write those pages, so our copies would only wait for its INVAL.
+ * They are dropped after the diffs, and if none is left the closing frame
+ * says so (DSM_UNLO_DROPPED): the master then forgets them without an
+ * INVAL, and its acknowledgement, at the next release.  Sent under
+ * send_lock, so a fetch of those pages by another thread follows the
+ * closing frame on the stream.
+ *
  * Returns 0, or -1 with errno if the connection failed.
  */
 int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
-		const uint8_t *payload, uint32_t plen)
+		const uint8_t *payload, uint32_t plen,
+		const struct coh_drop *drop)
 {
+	uint8_t closing_pl[2 * sizeof(CONFIG_LEN) + 1];
 	size_t used = 0, n;
 	uint32_t *snap;
 	int rc = 0;
@@ -427,6 +497,18 @@ int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
 	}
 	if (rc == 0)
 		rc = flush_if_full(s, id, &used, 1);
+	if (rc == 0 && drop && plen + 1 <= sizeof(closing_pl)) {
+		int none_left;
+
+		pthread_mutex_lock(&s->state_lock);
+		none_left = drop_copies(s, drop);
+		pthread_mutex_unlock(&s->state_lock);
+		if (none_left) {
+			memcpy(closing_pl, payload, plen);
+			closing_pl[plen++] = DSM_UNLO_DROPPED;
+			payload = closing_pl;
+		}
+	}
 	if (rc == 0)
 		rc = seg_send(s, closing, id, payload, plen);
 	pthread_mutex_unlock(&s->send_lock);
@@ -441,11 +523,12 @@ int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
  * DSM_ELOST.
  */
 int req_send_release(struct segment *s, enum dsm_kind closing,
-		     const uint8_t *payload, uint32_t plen)
+		     const uint8_t *payload, uint32_t plen,
+		     const struct coh_drop *drop)
 {
 	if (atomic_load(&s->lost))
 		return DSM_ELOST;
-	if (coh_release(s, closing, req_new_id(s), payload, plen) < 0) {
+	if (coh_release(s, closing, req_new_id(s), payload, plen, drop) < 0) {
 		svc_lost(s, strerror(errno));
 		return DSM_ELOST;
 	}

@@ -19,7 +19,9 @@
  * modified goes to the master at once (asynchronously), with the hold if
  * it goes back, else alone (PUSH?), so that a node that crashes later loses
  * nothing it unlocked; an unlock with nothing modified and a hold that
- * stays cached sends nothing at all.
+ * stays cached sends nothing at all.  An exclusive hold that goes back
+ * because another node wants it takes the node's copies of its pages along
+ * (see give_back).
  *
  * Grants are recorded when the OKLOC frame is handled, in stream order, not
  * when the waiting thread wakes: a RECAL that follows the grant on the
@@ -83,16 +85,22 @@ void lc_reset(struct segment *s)
  * Pages of [first, last] marked in `give` (lc.mu held by the caller before,
  * not during): send them back to the master as releases, one UNLOR/UNLOW
  * per run of pages with the same mode.  The first release carries every
- * page this node modified.  Asynchronous; 0 or DSM_ELOST.
+ * page this node modified.  contended: another node wants these pages
+ * (recalled, or recently so), so the copies of exclusive holds are dropped
+ * with the release (coh_release): the next writer would invalidate them
+ * anyway, and that INVAL and its acknowledgement would delay its grant.
+ * Asynchronous; 0 or DSM_ELOST.
  */
 static int give_back(struct segment *s, size_t first, size_t last,
-		     const uint8_t *mode)
+		     const uint8_t *mode, int contended)
 {
 	uint8_t pl[2 * sizeof(CONFIG_LEN)];
 	int rc = 0;
 
 	for (size_t p = first; p <= last && rc == 0;) {
 		size_t q = p;
+		struct coh_drop drop;
+		int write = mode[p - first] == MH_WRITE;
 
 		if (mode[p - first] == MH_NONE) {
 			p++;
@@ -100,12 +108,14 @@ static int give_back(struct segment *s, size_t first, size_t last,
 		}
 		while (q + 1 <= last && mode[q + 1 - first] == mode[p - first])
 			q++;
+		drop.first = p;
+		drop.last = q;
 		put_len(pl, (CONFIG_LEN)(p * s->page_size));
 		put_len(pl + DSM_LEN_BYTES,
 			(CONFIG_LEN)((q - p + 1) * s->page_size));
-		rc = req_send_release(s, mode[p - first] == MH_WRITE ? K_UNLOW
-								 : K_UNLOR,
-				      pl, 2 * DSM_LEN_BYTES);
+		rc = req_send_release(s, write ? K_UNLOW : K_UNLOR, pl,
+				      2 * DSM_LEN_BYTES,
+				      write && contended ? &drop : NULL);
 		p = q + 1;
 	}
 	return rc;
@@ -184,7 +194,7 @@ int lc_lock(struct segment *s, size_t first, size_t last, int write)
 	}
 	pthread_mutex_unlock(&s->lc.mu);
 
-	rc = give_back(s, first, last, mode);
+	rc = give_back(s, first, last, mode, 0);
 	free(mode);
 	req_begin(s, &w);
 	w.lc_first = first;
@@ -272,9 +282,9 @@ int lc_unlock(struct segment *s, size_t first, size_t last, int write)
 	pthread_cond_broadcast(&s->lc.cv);
 	pthread_mutex_unlock(&s->lc.mu);
 	if (give)
-		rc = give_back(s, first, last, mode);
+		rc = give_back(s, first, last, mode, 1);
 	else if (coh_has_dirty(s))
-		rc = req_send_release(s, K_PUSHQ, NULL, 0);
+		rc = req_send_release(s, K_PUSHQ, NULL, 0, NULL);
 	free(mode);
 	return rc;
 }
@@ -307,7 +317,7 @@ void lc_recall(struct segment *s, size_t first, size_t last)
 		give = 1;
 	}
 	pthread_mutex_unlock(&s->lc.mu);
-	if (give && give_back(s, first, last, mode) != 0)
+	if (give && give_back(s, first, last, mode, 1) != 0)
 		dsm_debug("recall of pages %zu-%zu: master lost", first, last);
 	free(mode);
 }

@@ -41,6 +41,7 @@ enum page_state {
 #define PF_FETCH_WRITE 0x01u	/* a write is waiting for the page in flight */
 #define PF_LISTED      0x02u	/* the page is in segment.dirty[] */
 #define PF_FLUSHED     0x04u	/* flushed at an INVAL, not fetched since */
+#define PF_WROTE       0x08u	/* its last diff was not empty */
 
 struct waiter;
 struct mutex_rec;
@@ -169,8 +170,13 @@ int uffd_resident(void *addr);
 /* request.c */
 void req_begin(struct segment *s, struct waiter *w);
 uint32_t req_new_id(struct segment *s);
+/* Pages [first, last] whose copies a release drops (coh_release). */
+struct coh_drop {
+	size_t first, last;
+};
 int req_send_release(struct segment *s, enum dsm_kind closing,
-		     const uint8_t *payload, uint32_t plen);
+		     const uint8_t *payload, uint32_t plen,
+		     const struct coh_drop *drop);
 void req_cancel(struct segment *s, struct waiter *w);
 int req_wait(struct segment *s, struct waiter *w);
 int req_wait_until(struct segment *s, struct waiter *w,
@@ -192,8 +198,10 @@ void coh_install_pushed(struct segment *s, size_t first, size_t count,
 int req_is_write_lock(struct segment *s, uint32_t id);
 int coh_invalidate(struct segment *s, uint32_t id, const uint8_t *pages,
 		   size_t count);
+void coh_write_ahead(struct segment *s, size_t first, size_t last);
 int coh_release(struct segment *s, enum dsm_kind closing, uint32_t id,
-		const uint8_t *payload, uint32_t plen);
+		const uint8_t *payload, uint32_t plen,
+		const struct coh_drop *drop);
 void coh_free(struct segment *s);
 void coh_lost(struct segment *s);
 int coh_has_dirty(struct segment *s);

@@ -304,7 +304,7 @@ int seg_push(struct segment *s)
 		return DSM_ELOST;
 	req_begin(s, &w);
 	if (atomic_load(&w.done) == 0 &&
-	    coh_release(s, K_PUSHQ, w.id, NULL, 0) < 0)
+	    coh_release(s, K_PUSHQ, w.id, NULL, 0, NULL) < 0)
 		svc_lost(s, strerror(errno));
 	return svc_wait_reply(s, &w);
 }
@@ -325,7 +325,7 @@ int seg_detach(struct segment *s, int teardown)
 
 		req_begin(s, &w);
 		if (atomic_load(&w.done) == 0 &&
-		    coh_release(s, K_DECOQ, w.id, NULL, 0) < 0)
+		    coh_release(s, K_DECOQ, w.id, NULL, 0, NULL) < 0)
 			svc_lost(s, strerror(errno));
 		rc = svc_wait_reply(s, &w);
 	}

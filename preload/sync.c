@@ -178,7 +178,7 @@ int sync_release_async(struct segment *s, enum dsm_objop op, size_t off)
 	uint8_t pl[DSM_OBJOP_LEN];
 
 	objop_encode(pl, op, off, 0, 0);
-	return req_send_release(s, K_OBJOP, pl, DSM_OBJOP_LEN) ? EIO : 0;
+	return req_send_release(s, K_OBJOP, pl, DSM_OBJOP_LEN, NULL) ? EIO : 0;
 }
 
 int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
@@ -197,7 +197,7 @@ int sync_obj(struct segment *s, enum dsm_objop op, size_t off, uint8_t arg8,
 	req_begin(s, &w);
 	if (atomic_load(&w.done) == 0) {
 		if (dsm_objop_is_release(op)) {
-			rc = coh_release(s, K_OBJOP, w.id, pl, DSM_OBJOP_LEN);
+			rc = coh_release(s, K_OBJOP, w.id, pl, DSM_OBJOP_LEN, NULL);
 		} else {
 			pthread_mutex_lock(&s->send_lock);
 			rc = seg_send(s, K_OBJOP, w.id, pl, DSM_OBJOP_LEN);

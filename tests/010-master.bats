@@ -240,3 +240,54 @@ EOF
 	assert_master_alive
 	assert_node_works
 }
+
+# A node that gives a contended exclusive lock back drops its copies of the
+# range and says so (UNLOW with flag DSM_UNLO_DROPPED, docs/PROTOCOL.md): the
+# master must not invalidate them at the next writer's release, and pushes
+# them back with the node's next grant.  Unknown flags end the connection.
+@test "raw protocol: UNLOW that drops its copies gets no INVAL and the page pushed back" {
+	local lb=$((DSM_ARCHI / 8)) counter
+	counter=$(scenario counter)
+	start_master
+	wire_open 127.0.0.1 "$MASTER_PORT"
+	wire_send "$(wire_join)"
+	wire_frame
+	assert_equal "${WIRE_FRAME:0:10}" "$(printf 'JOIN!' | od -An -v -tx1 | tr -d ' \n')"
+
+	# A copy of page 0 (GETPG id 2: PAGES id 2), the lock (no push: the
+	# node has the page), and its release with the flag.
+	wire_send "$(wire_hdr GETPG 2 $((2 * lb + 1)))$(wire_len 0)$(wire_len 1)00"
+	wire_frame
+	assert_equal "${WIRE_FRAME:0:26}" "$(wire_hdr PAGES 2 $((2 * lb + DSM_PAGE_SIZE)))"
+	wire_send "$(wire_hdr LOCKW 3 $((2 * lb)))$(wire_len 0)$(wire_len 8)"
+	wire_frame
+	assert_equal "$WIRE_FRAME" "$(wire_hdr OKLOC 3 0)"
+	wire_send "$(wire_hdr UNLOW 4 $((2 * lb + 1)))$(wire_len 0)$(wire_len 8)01"
+	wire_frame
+	assert_equal "$WIRE_FRAME" "$(wire_hdr OKUNL 4 0)"
+
+	# Another node writes page 0 under the lock: 1 increment.
+	start_node writer "$counter" 127.0.0.1 "$MASTER_PORT" 1
+	wait_node writer
+
+	# Our next grant: the page pushed first (no INVAL before it), with the
+	# writer's increment in its first 8 bytes (little-endian), then OKLOC.
+	wire_send "$(wire_hdr LOCKW 5 $((2 * lb)))$(wire_len 0)$(wire_len 8)"
+	wire_frame
+	assert_equal "${WIRE_FRAME:0:26}" "$(wire_hdr PAGES 5 $((2 * lb + DSM_PAGE_SIZE)))"
+	assert_equal "${WIRE_PAYLOAD:0:$((4 * lb))}" "$(wire_len 0)$(wire_len 1)"
+	assert_equal "${WIRE_PAYLOAD:$((4 * lb)):16}" 0100000000000000
+	wire_frame
+	assert_equal "$WIRE_FRAME" "$(wire_hdr OKLOC 5 0)"
+
+	# Flags other than DSM_UNLO_DROPPED: ERROR DSM_EPROTO (6), then close.
+	wire_send "$(wire_hdr UNLOW 6 $((2 * lb + 1)))$(wire_len 0)$(wire_len 8)02"
+	wire_frame
+	assert_equal "${WIRE_FRAME:0:10}" "$(printf 'ERROR' | od -An -v -tx1 | tr -d ' \n')"
+	assert_equal "${WIRE_PAYLOAD:0:8}" 00000006
+	wire_wait_eof 5 || fail "the master did not close after unknown UNLOW flags"
+	wire_close
+	assert_master_alive
+	grep -q 'UNLOW 6 with unknown flags 0x02' "$MASTER_LOG" ||
+		fail "no log line about the unknown flags: $(cat "$MASTER_LOG")"
+}

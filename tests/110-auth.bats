@@ -23,7 +23,7 @@ counter_value() { # NAME -> the value it printed last
 # Hex of a JOIN? with a nonce (42-byte payload) for the build under test.
 wire_join_nonce() {
 	wire_hdr 'JOIN?' 1 42
-	printf '%08x%02x00%08x' 1 $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE"
+	printf '%08x%02x00%08x' "$DSM_PROTO_VERSION" $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE"
 	head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n'
 }
 

@@ -134,7 +134,7 @@ section_rows() {
 	start_master --size 64K
 	# JOIN? with flag DSM_JOIN_MONITOR: JOIN! with node id 0.
 	wire_open 127.0.0.1 "$MASTER_PORT"
-	wire_send "$(wire_hdr 'JOIN?' 1 10)$(printf '%08x%02x01%08x' 1 $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE")"
+	wire_send "$(wire_hdr 'JOIN?' 1 10)$(printf '%08x%02x01%08x' "$DSM_PROTO_VERSION" $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE")"
 	wire_frame
 	assert_equal "${WIRE_FRAME:0:10}" "$(printf 'JOIN!' | od -An -tx1 | tr -d ' \n')"
 	assert_equal "${WIRE_PAYLOAD:0:8}" 00000000
@@ -152,7 +152,7 @@ section_rows() {
 	wait_log master 'LOCKW is not a frame a statistics client may send'
 	# Unknown JOIN? flags are refused.
 	wire_open 127.0.0.1 "$MASTER_PORT"
-	wire_send "$(wire_hdr 'JOIN?' 1 10)$(printf '%08x%02x02%08x' 1 $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE")"
+	wire_send "$(wire_hdr 'JOIN?' 1 10)$(printf '%08x%02x02%08x' "$DSM_PROTO_VERSION" $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE")"
 	wire_frame
 	assert_equal "${WIRE_FRAME:0:10}" "$(printf 'ERROR' | od -An -tx1 | tr -d ' \n')"
 	wire_close

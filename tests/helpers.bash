@@ -47,6 +47,9 @@ case ${DSM_BUILD##*/} in
 esac
 export DSM_ARCHI
 DSM_PAGE_SIZE=$(getconf PAGESIZE)
+# Protocol version of the tree under test (the JOIN? frames of raw tests).
+DSM_PROTO_VERSION=$(sed -n 's/^#define DSM_PROTO_VERSION \([0-9]*\)u$/\1/p' \
+	"$DSM_ROOT/include/dsm_wire.h")
 
 dsm_bats_lib() {
 	local d
@@ -474,7 +477,7 @@ wire_len() {
 # Hex of a valid JOIN? frame for the build under test.
 wire_join() {
 	wire_hdr 'JOIN?' 1 10
-	printf '%08x%02x00%08x' 1 $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE"
+	printf '%08x%02x00%08x' "$DSM_PROTO_VERSION" $((DSM_ARCHI / 8)) "$DSM_PAGE_SIZE"
 }
 
 # Network namespaces (root only).  dsm_netns_up N: creates namespaces

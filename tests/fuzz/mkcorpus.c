@@ -95,6 +95,17 @@ static void range(enum dsm_kind kind, uint32_t id, uint64_t off, uint64_t len)
 	frame(kind, id, pl, 2 * DSM_LEN_BYTES);
 }
 
+/* UNLOW id with flags DSM_UNLO_DROPPED: the node dropped its copies. */
+static void unlow_dropped(uint32_t id, uint64_t off, uint64_t len)
+{
+	uint8_t pl[2 * sizeof(CONFIG_LEN) + 1];
+
+	put_len(pl, (CONFIG_LEN)off);
+	put_len(pl + DSM_LEN_BYTES, (CONFIG_LEN)len);
+	put_u8(pl + 2 * DSM_LEN_BYTES, DSM_UNLO_DROPPED);
+	frame(K_UNLOW, id, pl, sizeof(pl));
+}
+
 static void getpg(uint64_t page, uint64_t count, uint8_t flags)
 {
 	uint8_t pl[17];
@@ -184,6 +195,18 @@ static void master_seeds(void)
 	frame(K_PUSHQ, 8, NULL, 0);
 	route(0);
 	save("master", "copies-inval-flush-okinv");
+
+	/* A contended unlock drops the copy (no INVAL for it when the
+	 * bystander writes page 1), the next grant pushes it back. */
+	join(1);
+	getpg(1, 1, 0);
+	range(K_LOCKW, 1, ps, ps);
+	updat(2, 1, 1);
+	unlow_dropped(2, ps, ps);
+	range(K_LOCKW, 3, ps, ps);
+	range(K_UNLOW, 4, ps, ps);
+	route(0);
+	save("master", "unlock-dropped");
 
 	/* Contention with the bystander on page 1, and waiting for ourselves. */
 	join(1);

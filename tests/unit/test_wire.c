@@ -337,7 +337,7 @@ static void test_join_layout(void)
 	put_u8(p + 5, 0);
 	put_u32(p + 6, 4096);
 	dsm_rd_init(&r, p, sizeof(p));
-	CHECK(dsm_rd_u32(&r) == 1);
+	CHECK(dsm_rd_u32(&r) == DSM_PROTO_VERSION);
 	CHECK(dsm_rd_u8(&r) == DSM_LEN_BYTES);
 	CHECK(dsm_rd_u8(&r) == 0);
 	CHECK(dsm_rd_u32(&r) == 4096);
