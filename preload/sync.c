@@ -20,6 +20,9 @@
 #include "node.h"
 #include "sync.h"
 
+/* Pages remembered per mutex for writing ahead. */
+#define MREC_AHEAD 4
+
 /* What this node knows of one object.  A mutex: the thread that owns it,
  * how many times it locked it, and its type (learnt from init or a grant).
  * A condition: the clock its timed waits use (from the attribute given to
@@ -30,6 +33,10 @@ struct mutex_rec {
 	uint32_t count;
 	uint8_t type;
 	clockid_t clock;
+	/* Pages this node had modified when it last unlocked the mutex: the
+	 * next lock makes them writable at once (see mutex_write_ahead). */
+	uint32_t ahead[MREC_AHEAD];
+	uint8_t nahead;
 	struct mutex_rec *next;
 };
 
@@ -244,6 +251,45 @@ int sync_mutex_init(struct segment *s, size_t off, int type)
 }
 
 /*
+ * Up to `max` pages of this node's dirty list (modified since its last
+ * release) into out[]; how many.  At a mutex's unlock they are most likely
+ * what the mutex protects.
+ */
+static size_t dirty_pages(struct segment *s, uint32_t *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->state_lock);
+	n = s->ndirty < max ? s->ndirty : max;
+	memcpy(out, s->dirty, n * sizeof(*out));
+	pthread_mutex_unlock(&s->state_lock);
+	return n;
+}
+
+/*
+ * Mutex off was just locked by this node: make the pages it had modified
+ * at its last unlock here writable now (coh_write_ahead: only those still
+ * read-only whose last diff was not empty), sparing the critical section
+ * a write-protect fault per page.
+ */
+static void mutex_write_ahead(struct segment *s, size_t off)
+{
+	uint32_t pages[MREC_AHEAD];
+	struct mutex_rec *r;
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->obj_lock);
+	r = mrec_get(s, off, 0);
+	if (r) {
+		n = r->nahead;
+		memcpy(pages, r->ahead, n * sizeof(*pages));
+	}
+	pthread_mutex_unlock(&s->obj_lock);
+	for (size_t i = 0; i < n; i++)
+		coh_write_ahead(s, pages[i], pages[i]);
+}
+
+/*
  * Lock a mutex.  A thread that already owns it is answered here, as POSIX
  * says for its type: recursive counts, errorcheck refuses (EDEADLK, or
  * EBUSY for trylock), normal deadlocks like glibc's (the request queues
@@ -279,7 +325,10 @@ int sync_mutex_lock(struct segment *s, size_t off, enum sync_wait how,
 		      &type);
 	if (rc != 0)
 		return rc;
-	return mrec_own(s, off, me, 1, (int)type) ? 0 : ENOMEM;
+	if (!mrec_own(s, off, me, 1, (int)type))
+		return ENOMEM;
+	mutex_write_ahead(s, off);
+	return 0;
 }
 
 /*
@@ -291,7 +340,8 @@ int sync_mutex_unlock(struct segment *s, size_t off)
 {
 	pid_t me = gettid();
 	struct mutex_rec *r;
-
+	uint32_t ahead[MREC_AHEAD];
+	size_t nahead = dirty_pages(s, ahead, MREC_AHEAD);
 	int mine = 0;
 
 	pthread_mutex_lock(&s->obj_lock);
@@ -309,6 +359,8 @@ int sync_mutex_unlock(struct segment *s, size_t off)
 		mine = r->owner == me;
 		r->owner = 0;
 		r->count = 0;
+		r->nahead = (uint8_t)nahead;
+		memcpy(r->ahead, ahead, nahead * sizeof(*ahead));
 	}
 	pthread_mutex_unlock(&s->obj_lock);
 	/* Our own lock: nothing to learn from the answer.  Otherwise ask
