@@ -69,7 +69,7 @@ struct mstat_node {
 	uint64_t pages;			/* pages sent: GETPG answers and pushes */
 	uint64_t invals;		/* pages invalidated at it (INVAL) */
 	uint64_t diff_bytes;		/* UPDAT payload bytes received */
-	uint64_t lock_reqs;		/* LOCKR/LOCKW requests */
+	uint64_t lock_reqs;		/* LOCKR/LOCKW, mutex/rwlock OBJOPs */
 	uint64_t lock_waits;		/* of those, granted after queueing */
 	uint64_t wait_us;		/* their time from queueing to grant */
 	uint64_t releases;		/* releases closed */
@@ -300,6 +300,7 @@ struct mobj_req {
 	struct mobj *mutex;		/* MR_COND: mutex to take back */
 	struct mobj_req *qprev, *qnext;	/* object's queue or hold list */
 	struct mobj_req *oprev, *onext;	/* owner's records */
+	int64_t queued_us;		/* stats.c: a lock request queued at */
 };
 
 /*
@@ -634,6 +635,8 @@ void mstats_diffs(struct master *m, struct mconn *c, const struct mupd *u,
 		  int flush);
 void mstats_lock_queued(struct mlock_req *r);
 void mstats_lock_granted(struct mlock_req *r);
+void mstats_obj_lock(struct mpart *p, struct mobj_req *queued);
+void mstats_obj_granted(struct mobj_req *r);
 void mstats_node_left(struct master *m, struct mconn *c);
 void mstats_reply(struct master *m, struct mconn *c, uint32_t id,
 		  uint32_t top);

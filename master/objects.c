@@ -249,6 +249,7 @@ struct mobj_req *mobj_rec_new(struct mobj_ctx *x, int slot,
 		}
 	}
 	memset(r, 0, sizeof(*r));
+	r->queued_us = -1;
 	r->owner = p;
 	r->obj = o;
 	r->id = x->id;

@@ -67,6 +67,7 @@ void mobjlock_pump(struct master *m, struct mobj *o)
 		if (o->u.mx.holder || !(r = o->qhead))
 			return;
 		mobj_list_del(&o->qhead, &o->qtail, r);
+		mstats_obj_granted(r);
 		if (r->kind == MR_REACQ)
 			o->u.mx.refs--;
 		r->kind = MR_HOLD_MUTEX;
@@ -85,6 +86,7 @@ void mobjlock_pump(struct master *m, struct mobj *o)
 		    (r->kind == MR_WRLOCK && o->u.rw.nreaders))
 			return;
 		mobj_list_del(&o->qhead, &o->qtail, r);
+		mstats_obj_granted(r);
 		if (r->kind == MR_WRLOCK) {
 			r->kind = MR_HOLD_WRITE;
 			o->u.rw.writer = r;
@@ -196,7 +198,10 @@ static void mutex_lock(struct mobj_ctx *x, int try)
 	} else if ((r = mobj_rec_new(x, 0, MR_LOCK, o)) != NULL) {
 		mobj_list_add(&o->qhead, &o->qtail, r);
 		x->queued = 1;
+		mstats_obj_lock(x->p, r);
+		return;
 	}
+	mstats_obj_lock(x->p, NULL);
 }
 
 /* Give up p's hold on mutex o (the caller checked it) and grant. */
@@ -236,6 +241,7 @@ static void rw_lock(struct mobj_ctx *x, int write, int try)
 	if (!write && !o->u.rw.writer && (h = rw_read_hold(o, x->p)) != NULL) {
 		h->count++;
 		o->u.rw.nreaders++;
+		mstats_obj_lock(x->p, NULL);
 		return;
 	}
 	if (!o->qhead && !o->u.rw.writer && (!write || !o->u.rw.nreaders)) {
@@ -258,7 +264,10 @@ static void rw_lock(struct mobj_ctx *x, int write, int try)
 				     o)) != NULL) {
 		mobj_list_add(&o->qhead, &o->qtail, r);
 		x->queued = 1;
+		mstats_obj_lock(x->p, r);
+		return;
 	}
+	mstats_obj_lock(x->p, NULL);
 }
 
 /* RW_UNLOCK: this participant's write hold, else one of its read holds. */

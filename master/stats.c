@@ -132,17 +132,46 @@ void mstats_lock_queued(struct mlock_req *r)
 		r->queued_us = now_us();
 }
 
+/* A lock request of c that waited since `since` (now_us) is granted. */
+static void count_wait(struct mconn *c, int64_t since)
+{
+	int64_t waited = now_us() - since;
+
+	c->st.lock_waits++;
+	c->st.wait_us += waited > 0 ? (uint64_t)waited : 0;
+}
+
 /* Lock request r is granted: count its wait, if it had one. */
 void mstats_lock_granted(struct mlock_req *r)
 {
 	struct mconn *c = r->owner->conn;
-	int64_t waited;
 
-	if (!c || r->queued_us < 0)
-		return;
-	waited = now_us() - r->queued_us;
-	c->st.lock_waits++;
-	c->st.wait_us += waited > 0 ? (uint64_t)waited : 0;
+	if (c && r->queued_us >= 0)
+		count_wait(c, r->queued_us);
+}
+
+/*
+ * A lock request of participant p on a mutex or rwlock (OBJOP, trylocks
+ * included), counted with its LOCKR/LOCKW; `queued`: its record, which
+ * waits in the object's queue from now on, or NULL (answered at once).
+ */
+void mstats_obj_lock(struct mpart *p, struct mobj_req *queued)
+{
+	if (queued)
+		queued->queued_us = now_us();
+	if (p->conn)
+		p->conn->st.lock_reqs++;
+}
+
+/* Waiting mutex or rwlock request r is granted: count its wait.  A
+ * condition waiter taking its mutex back is not a lock request. */
+void mstats_obj_granted(struct mobj_req *r)
+{
+	struct mconn *c = r->owner->conn;
+
+	if (c && r->queued_us >= 0 &&
+	    (r->kind == MR_LOCK || r->kind == MR_RDLOCK || r->kind == MR_WRLOCK))
+		count_wait(c, r->queued_us);
 }
 
 static void node_add(struct mstat_node *sum, const struct mstat_node *n)

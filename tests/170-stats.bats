@@ -130,6 +130,32 @@ section_rows() {
 	json_check 'd["hot_pages"] == [] and d["false_sharing"] == []'
 }
 
+# Locks of process-shared pthread mutexes (OBJOP, through the preload
+# library) count like LOCKR/LOCKW: 2 processes x 2 threads x 200 increments
+# under one mutex are 800 lock requests at least (plus the program's own
+# set-up locks), and two threads of a process contend, so some waited.
+@test "dsm-stat: mutex locks of an unmodified program are lock requests, with their waits" {
+	require_shim
+	local shm k
+	dsm_shm_name shm stats
+	start_master --size 16M
+	for k in 0 1; do
+		start_node "node$k" env LD_PRELOAD="$DSM_PRELOAD_LIB" \
+			DSM_MASTER="127.0.0.1:$MASTER_PORT" DSM_RANK=$k DSM_NODES=2 \
+			"$(unmodified counter)" -s "$shm" -t $((60 * DSM_SLOW)) 200 2
+	done
+	for k in 0 1; do
+		wait_node "node$k" $((90 * DSM_SLOW))
+		run -0 cat "$(log_of "node$k")"
+		assert_line --regexp '^counter: result total 800 expected 800$'
+	done
+	run -0 "$DSM_STAT" --json "127.0.0.1:$MASTER_PORT"
+	json_check 'd["nodes_departed"] == 2' \
+		'd["totals"]["lock_requests"] >= 800' \
+		'0 < d["totals"]["lock_waits"] <= d["totals"]["lock_requests"]' \
+		'd["totals"]["lock_wait_us"] > 0'
+}
+
 @test "a statistics client is not a node: monitor join, frames it may send" {
 	start_master --size 64K
 	# JOIN? with flag DSM_JOIN_MONITOR: JOIN! with node id 0.
