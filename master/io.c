@@ -270,7 +270,12 @@ static uint8_t *out_reserve(struct master *m, struct mconn *c, size_t need)
 			   "(it does not read)", m->out_cap);
 		return NULL;
 	}
-	if (c->wcap - c->wlen < need && c->wpos > 0) {
+	/* Compact only when the bytes already sent are at least as many as
+	 * those still pending (or the buffer is already twice the cap):
+	 * moving the pending bytes each time a node that reads slowly frees
+	 * a little would cost O(pending) per frame.  Otherwise grow. */
+	if (c->wcap - c->wlen < need && c->wpos > 0 &&
+	    (c->wpos >= c->wlen - c->wpos || c->wcap >= 2 * m->out_cap)) {
 		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
 		c->wlen -= c->wpos;
 		c->wpos = 0;
