@@ -131,7 +131,7 @@ assert_backend() {
 	# old-default: SIG_DFL before the program's first sigaction, unless a
 	# sanitizer runtime installed its own handler (then 0, natively too).
 	line=$(sed -n '1s/^\[0\] //p' <<<"$NATIVE_RESULT")
-	assert_regex "$line" '^segvchain: result total 800 expected 800 handlers A=2 B=1 jumps 1 old-default [01] signal-returns-A 1 sigusr1 1 pages ok$'
+	assert_regex "$line" '^segvchain: result total 1200 expected 1200 handlers A=2 B=3 C=1 jumps 1 old-default [01] signal-returns-A 1 legacy 1 sigusr1 1 pages ok$'
 	assert_results "$NATIVE_RESULT" 2 "$line"
 	DSM_LOG=info run_shim segvchain 2 200
 	assert_equal "$SHIM_RESULT" "$NATIVE_RESULT"
@@ -140,7 +140,7 @@ assert_backend() {
 	# A write to a string literal, with SIGSEGV back at SIG_DFL: killed
 	# by SIGSEGV (128 + 11), not served as a DSM fault.
 	SHIM_STATUS=139 run_shim segvchain 1 100 crash
-	assert_results "$SHIM_RESULT" 1 "${line/total 800 expected 800/total 200 expected 200}"
+	assert_results "$SHIM_RESULT" 1 "${line/total 1200 expected 1200/total 300 expected 300}"
 	run -0 grep -F 'crashing now' <<<"$SHIM_OUT"
 }
 

@@ -19,6 +19,7 @@
 #include "unmod.h"
 
 #define PAGE 4096
+#define THREADS 3
 
 struct shared {
 	uint32_t ready;
@@ -27,16 +28,19 @@ struct shared {
 	_Alignas(PAGE) uint64_t counter;
 	/* Per rank: a page each thread fills, a page SIGUSR1's handler
 	 * writes. */
-	_Alignas(PAGE) uint8_t fill[UNMOD_MAX_NODES][2][PAGE];
+	_Alignas(PAGE) uint8_t fill[UNMOD_MAX_NODES][THREADS][PAGE];
 	uint8_t sig[UNMOD_MAX_NODES][PAGE];
 };
 
 #define SIZE (sizeof(struct shared))
 
+/* Exported by glibc, no longer declared by its headers. */
+sighandler_t bsd_signal(int sig, sighandler_t handler);
+
 static struct shared *sh;
 static unsigned long long iters;
 static uint8_t *trap;			/* a private page of ours */
-static volatile sig_atomic_t count_a, count_b, jumps, sigusr1;
+static volatile sig_atomic_t count_a, count_b, count_c, jumps, sigusr1;
 static sigjmp_buf jump;
 static volatile sig_atomic_t jump_armed;
 static int *volatile bad_pointer = (int *)16;
@@ -68,6 +72,25 @@ static void handler_b(int sig)
 	mprotect(trap, PAGE, PROT_READ | PROT_WRITE);
 }
 
+/* C (installed with sysv_signal(): reset to SIG_DFL when it runs): opens
+ * the trap page. */
+static void handler_c(int sig)
+{
+	(void)sig;
+	count_c++;
+	mprotect(trap, PAGE, PROT_READ | PROT_WRITE);
+}
+
+/* Fault on the trap page again: the current handler must open it. */
+static void fault_trap(void)
+{
+	volatile uint8_t v;
+
+	mprotect(trap, PAGE, PROT_NONE);
+	v = trap[0];
+	(void)v;
+}
+
 /* SIGUSR1: writes into a page of the object nobody touched yet. */
 static void on_usr1(int sig)
 {
@@ -82,14 +105,22 @@ static void *worker(void *arg)
 	sigset_t set;
 	int rc;
 
-	/* The usual ways to keep signals away from worker threads. */
+	/* The usual ways to keep signals away from worker threads, and
+	 * the legacy ones (BSD's sigblock, System V's sighold: bit
+	 * SIGSEGV - 1 is glibc's sigmask(SIGSEGV)). */
 	if (which == 0) {
 		sigfillset(&set);
 		rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
-	} else {
+	} else if (which == 1) {
 		sigemptyset(&set);
 		sigaddset(&set, SIGSEGV);
 		rc = sigprocmask(SIG_BLOCK, &set, NULL) < 0 ? errno : 0;
+	} else {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		sigblock(1 << (SIGSEGV - 1));
+		rc = sighold(SIGSEGV) < 0 ? errno : 0;
+#pragma GCC diagnostic pop
 	}
 	if (rc)
 		unmod_die("blocking signals in a thread: %s", strerror(rc));
@@ -115,9 +146,9 @@ int main(int argc, char **argv)
 	int first = unmod_init("segvchain", argc, argv, "ITERS [crash]");
 	struct sigaction a, old, usr;
 	unsigned long long expected;
-	int crash = 0, old_default, prev_is_a, pages_ok;
+	int crash = 0, old_default, prev_is_a, legacy, pages_ok;
 	sighandler_t prev;
-	pthread_t tid[2];
+	pthread_t tid[THREADS];
 	volatile uint8_t v;
 	int rc;
 
@@ -160,18 +191,29 @@ int main(int argc, char **argv)
 	}
 	jumps++;
 
-	for (long t = 0; t < 2; t++) {
+	for (long t = 0; t < THREADS; t++) {
 		rc = pthread_create(&tid[t], NULL, worker, (void *)t);
 		if (rc)
 			unmod_die("pthread_create: %s", strerror(rc));
 	}
-	for (int t = 0; t < 2; t++)
+	for (int t = 0; t < THREADS; t++)
 		pthread_join(tid[t], NULL);
 
 	prev = signal(SIGSEGV, handler_b);
 	prev_is_a = (void *)prev == (void *)handler_a;
-	mprotect(trap, PAGE, PROT_NONE);
-	v = trap[0];		/* B opens it */
+	fault_trap();		/* B opens it */
+
+	/* The legacy ways to set a disposition: bsd_signal (B again),
+	 * sysv_signal (C, once: then SIG_DFL), sigset (B). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	legacy = bsd_signal(SIGSEGV, handler_b) == handler_b;
+	fault_trap();		/* B */
+	legacy &= sysv_signal(SIGSEGV, handler_c) == handler_b;
+	fault_trap();		/* C, and SIGSEGV is SIG_DFL again */
+	legacy &= sigset(SIGSEGV, handler_b) == SIG_DFL;
+	fault_trap();		/* B */
+#pragma GCC diagnostic pop
 
 	memset(&usr, 0, sizeof(usr));
 	usr.sa_handler = on_usr1;
@@ -181,15 +223,16 @@ int main(int argc, char **argv)
 	raise(SIGUSR1);
 
 	unmod_barrier(&sh->bar);
-	expected = (unsigned long long)unmod.nodes * 2 * iters;
-	pages_ok = page_is(sh->fill[unmod.rank][0], 0x10) &&
-		   page_is(sh->fill[unmod.rank][1], 0x11) &&
-		   page_is(sh->sig[unmod.rank], 0x5a);
-	unmod_result("total %llu expected %llu handlers A=%d B=%d jumps %d "
-		     "old-default %d signal-returns-A %d sigusr1 %d pages %s",
+	expected = (unsigned long long)unmod.nodes * THREADS * iters;
+	pages_ok = page_is(sh->sig[unmod.rank], 0x5a);
+	for (int t = 0; t < THREADS; t++)
+		pages_ok &= page_is(sh->fill[unmod.rank][t], (uint8_t)(0x10 + t));
+	unmod_result("total %llu expected %llu handlers A=%d B=%d C=%d "
+		     "jumps %d old-default %d signal-returns-A %d legacy %d "
+		     "sigusr1 %d pages %s",
 		     (unsigned long long)sh->counter, expected, (int)count_a,
-		     (int)count_b, (int)jumps, old_default, prev_is_a,
-		     (int)sigusr1, pages_ok ? "ok" : "WRONG");
+		     (int)count_b, (int)count_c, (int)jumps, old_default,
+		     prev_is_a, legacy, (int)sigusr1, pages_ok ? "ok" : "WRONG");
 	if (sh->counter != expected || !pages_ok)
 		unmod_die("wrong shared data");
 	unmod_barrier(&sh->bar);
