@@ -69,6 +69,25 @@ start_ranks() {
 	wait_log rank0 '^crashsync: rank 0: offsets '
 }
 
+# kill_rank3: the victim of the crashsync cases dies by SIGKILL.
+kill_rank3() {
+	kill -KILL "$(pid_of rank3)"
+	wait_node rank3 10 137
+}
+
+# cond_survivors_done: ranks 0-2 of a condition case finish, each having
+# seen the other two woken and no dsm: line; the master is up.
+cond_survivors_done() {
+	local k
+	for k in 0 1 2; do
+		wait_node "rank$k" $((30 * DSM_SLOW))
+		run -0 cat "$(log_of "rank$k")"
+		assert_line 'crashsync: result cond woken 2 expected 2'
+		refute_line --regexp '^dsm: '
+	done
+	_dsm_alive "$MASTER_PID" || fail "the master died"
+}
+
 counter_value() { # NAME -> the value it printed last
 	local line
 	line=$(grep '^counter: value ' "$(log_of "$1")" | tail -n1)
@@ -231,8 +250,7 @@ release_cut() {
 	# Ranks 1, 2 and the victim (3) wait at barrier 2, rank 0 not yet.
 	master_waits BARRIER_WAIT "$off" 3
 
-	kill -KILL "$(pid_of rank3)"
-	wait_node rank3 10 137
+	kill_rank3
 	# What the product does (docs/PROTOCOL.md): a lost node breaks every
 	# barrier it waited on; each waiter, now or later, gets BROKEN and
 	# the shim ends the process with one line rather than hang.
@@ -253,26 +271,19 @@ release_cut() {
 }
 
 @test "shim: a node killed while waiting on a condition variable: the broadcast wakes exactly the others" {
-	local k off
+	local off
 	start_ranks cond cond "$BATS_TEST_TMPDIR/go"
 	off=$(crashsync_offset rank0 cond)
 	# Ranks 1, 2 and the victim (3) wait on the condition.
 	master_waits COND_WAIT "$off" 3
 
-	kill -KILL "$(pid_of rank3)"
-	wait_node rank3 10 137
+	kill_rank3
 	touch "$BATS_TEST_TMPDIR/go"
-	for k in 0 1 2; do
-		wait_node "rank$k" $((30 * DSM_SLOW))
-		run -0 cat "$(log_of "rank$k")"
-		assert_line 'crashsync: result cond woken 2 expected 2'
-		refute_line --regexp '^dsm: '
-	done
-	_dsm_alive "$MASTER_PID" || fail "the master died"
+	cond_survivors_done
 }
 
 @test "shim: a node killed after a broadcast, while it waits to get the mutex back: the others do, exact count" {
-	local k off
+	local off
 	start_ranks reacq cond "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/unlock"
 	off=$(crashsync_offset rank0 cond)
 	master_waits COND_WAIT "$off" 3
@@ -281,16 +292,9 @@ release_cut() {
 	# victim wait in the mutex's queue to get it back.
 	wait_log rank0 '^crashsync: rank 0: broadcast, holding the mutex'
 
-	kill -KILL "$(pid_of rank3)"
-	wait_node rank3 10 137
+	kill_rank3
 	touch "$BATS_TEST_TMPDIR/unlock"
-	for k in 0 1 2; do
-		wait_node "rank$k" $((30 * DSM_SLOW))
-		run -0 cat "$(log_of "rank$k")"
-		assert_line 'crashsync: result cond woken 2 expected 2'
-		refute_line --regexp '^dsm: '
-	done
-	_dsm_alive "$MASTER_PID" || fail "the master died"
+	cond_survivors_done
 }
 
 @test "5 ms delay on every message both ways: 4 counter nodes count exactly" {
