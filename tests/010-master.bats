@@ -262,9 +262,17 @@ EOF
 	assert_node_works
 	wait_for $((20 * DSM_SLOW)) "the master to drop the peer" \
 		grep -Eq 'lost without DECO\?: (silent for|its pending output would exceed)' "$MASTER_LOG"
-	# Its peak resident size: the cap and the segment, not ~100 MiB.
-	rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$MASTER_PID/status")
-	((rss < 80 * 1024)) || fail "the master held up to $rss kB for a peer that does not read"
+	# Its peak resident size: the cap and the segment, not ~100 MiB.  (Not
+	# under a sanitizer, whose shadow and quarantine of freed memory count
+	# too: realloc there keeps the old buffer.)
+	case ${DSM_BUILD##*/} in
+	*-address* | *-thread*) ;;
+	*)
+		rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$MASTER_PID/status")
+		((rss < 80 * 1024)) ||
+			fail "the master held up to $rss kB for a peer that does not read"
+		;;
+	esac
 	assert_master_alive
 	wire_close
 }
