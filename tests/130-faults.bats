@@ -69,20 +69,21 @@ start_ranks() {
 	wait_log rank0 '^crashsync: rank 0: offsets '
 }
 
-# kill_rank3: the victim of the crashsync cases dies by SIGKILL.
-kill_rank3() {
-	kill -KILL "$(pid_of rank3)"
-	wait_node rank3 10 137
+# kill_rank K: the victim of a crashsync case, rank K, dies by SIGKILL.
+kill_rank() {
+	kill -KILL "$(pid_of "rank$1")"
+	wait_node "rank$1" 10 137
 }
 
-# cond_survivors_done: ranks 0-2 of a condition case finish, each having
-# seen the other two woken and no dsm: line; the master is up.
-cond_survivors_done() {
-	local k
-	for k in 0 1 2; do
-		wait_node "rank$k" $((30 * DSM_SLOW))
+# survivors_done LINE RANK...: each RANK finishes with LINE and no dsm:
+# line; the master is up.
+survivors_done() {
+	local line=$1 k
+	shift
+	for k in "$@"; do
+		wait_node "rank$k" $((60 * DSM_SLOW))
 		run -0 cat "$(log_of "rank$k")"
-		assert_line 'crashsync: result cond woken 2 expected 2'
+		assert_line "$line"
 		refute_line --regexp '^dsm: '
 	done
 	_dsm_alive "$MASTER_PID" || fail "the master died"
@@ -231,16 +232,9 @@ release_cut() {
 	# Nothing can finish while the victim holds the mutex.
 	run -1 grep -q 'result' "$(log_of rank0)" "$(log_of rank1)"
 
-	kill -KILL "$(pid_of rank2)"
-	wait_node rank2 10 137
-	for k in 0 1; do
-		wait_node "rank$k" $((60 * DSM_SLOW))
-		run -0 cat "$(log_of "rank$k")"
-		# The victim's unreleased +1000 does not count.
-		assert_line 'crashsync: result mutex total 400 expected 400'
-		refute_line --regexp '^dsm: '
-	done
-	_dsm_alive "$MASTER_PID" || fail "the master died"
+	kill_rank 2
+	# The victim's unreleased +1000 does not count.
+	survivors_done 'crashsync: result mutex total 400 expected 400' 0 1
 }
 
 @test "shim: a node killed inside a barrier: its fellow waiters and a late one exit with one clear line, nobody hangs" {
@@ -250,7 +244,7 @@ release_cut() {
 	# Ranks 1, 2 and the victim (3) wait at barrier 2, rank 0 not yet.
 	master_waits BARRIER_WAIT "$off" 3
 
-	kill_rank3
+	kill_rank 3
 	# What the product does (docs/PROTOCOL.md): a lost node breaks every
 	# barrier it waited on; each waiter, now or later, gets BROKEN and
 	# the shim ends the process with one line rather than hang.
@@ -277,9 +271,9 @@ release_cut() {
 	# Ranks 1, 2 and the victim (3) wait on the condition.
 	master_waits COND_WAIT "$off" 3
 
-	kill_rank3
+	kill_rank 3
 	touch "$BATS_TEST_TMPDIR/go"
-	cond_survivors_done
+	survivors_done 'crashsync: result cond woken 2 expected 2' 0 1 2
 }
 
 @test "shim: a node killed after a broadcast, while it waits to get the mutex back: the others do, exact count" {
@@ -292,9 +286,9 @@ release_cut() {
 	# victim wait in the mutex's queue to get it back.
 	wait_log rank0 '^crashsync: rank 0: broadcast, holding the mutex'
 
-	kill_rank3
+	kill_rank 3
 	touch "$BATS_TEST_TMPDIR/unlock"
-	cond_survivors_done
+	survivors_done 'crashsync: result cond woken 2 expected 2' 0 1 2
 }
 
 @test "5 ms delay on every message both ways: 4 counter nodes count exactly" {
