@@ -125,6 +125,34 @@ void drv_shm_name(char *buf, size_t len, const char *tag)
 	snprintf(buf, len, "/dsm-bench-%d-%s", (int)getpid(), tag);
 }
 
+/*
+ * A local write-fault baseline f, if wanted: child program `prog`
+ * (uffdwp or segvwp) gives the write faults' times, then as many missing
+ * faults' (kept as extras).  0, or -1 if it failed.
+ */
+static int run_wp_fault(const struct bench_cfg *cfg, const struct sizes *z,
+			struct figure *f, const char *prog)
+{
+	struct cmd c;
+	struct result r;
+	size_t n;
+	double med, p99;
+
+	if (!drv_base_wanted(cfg, f))
+		return 0;
+	if (proc_run(cfg, prog, drv_cmd(&c, cfg, "%s %zu %zu", prog,
+					z->fault_n, z->warm), NULL, &r) != 0)
+		return -1;
+	n = r.h.n / 2;
+	fig_latency(f, &r, n);
+	fig_extra(f, "clock_overhead_ns", r.h.v[3]);
+	stats_of(r.s + n, n, &med, &p99);
+	fig_extra(f, "missing_fault_median_us", med);
+	fig_extra(f, "missing_fault_p99_us", p99);
+	free(r.s);
+	return 0;
+}
+
 int run_local(const struct bench_cfg *cfg, const struct sizes *z)
 {
 	struct cmd c;
@@ -151,42 +179,10 @@ int run_local(const struct bench_cfg *cfg, const struct sizes *z)
 		}
 		shm_unlink(name);
 	}
-	if (drv_base_wanted(cfg, &b_uffd)) {
-		if (proc_run(cfg, "uffdwp",
-			     drv_cmd(&c, cfg, "uffdwp %zu %zu", z->fault_n,
-				     z->warm),
-			     NULL, &r) == 0) {
-			size_t n = r.h.n / 2;
-			double med, p99;
-
-			fig_latency(&b_uffd, &r, n);
-			fig_extra(&b_uffd, "clock_overhead_ns", r.h.v[3]);
-			stats_of(r.s + n, n, &med, &p99);
-			fig_extra(&b_uffd, "missing_fault_median_us", med);
-			fig_extra(&b_uffd, "missing_fault_p99_us", p99);
-			free(r.s);
-		} else {
-			rc = -1;
-		}
-	}
-	if (drv_base_wanted(cfg, &b_segv)) {
-		if (proc_run(cfg, "segvwp",
-			     drv_cmd(&c, cfg, "segvwp %zu %zu", z->fault_n,
-				     z->warm),
-			     NULL, &r) == 0) {
-			size_t n = r.h.n / 2;
-			double med, p99;
-
-			fig_latency(&b_segv, &r, n);
-			fig_extra(&b_segv, "clock_overhead_ns", r.h.v[3]);
-			stats_of(r.s + n, n, &med, &p99);
-			fig_extra(&b_segv, "missing_fault_median_us", med);
-			fig_extra(&b_segv, "missing_fault_p99_us", p99);
-			free(r.s);
-		} else {
-			rc = -1;
-		}
-	}
+	if (run_wp_fault(cfg, z, &b_uffd, "uffdwp") < 0)
+		rc = -1;
+	if (run_wp_fault(cfg, z, &b_segv, "segvwp") < 0)
+		rc = -1;
 	return rc;
 }
 
