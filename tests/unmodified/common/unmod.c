@@ -356,6 +356,19 @@ void unmod_wait_ready(const uint32_t *flag)
 	}
 }
 
+void unmod_start(uint32_t *ready, pthread_barrier_t *bar,
+		 pthread_mutex_t *lock)
+{
+	if (unmod.rank == 0) {
+		unmod_barrier_init(bar, (unsigned)unmod.nodes);
+		unmod_mutex_init(lock, PTHREAD_MUTEX_NORMAL);
+		unmod_publish(ready);
+	} else {
+		unmod_wait_ready(ready);
+	}
+	unmod_barrier(bar);
+}
+
 #define CHECK(call, what)                                                      \
 	do {                                                                   \
 		int rc_ = (call);                                              \

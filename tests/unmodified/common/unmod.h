@@ -79,6 +79,11 @@ void unmod_finish(void *base, size_t size);
 
 void unmod_publish(uint32_t *flag);
 void unmod_wait_ready(const uint32_t *flag);
+/* The common start: rank 0 makes `bar` a barrier of every process and `lock`
+ * a normal mutex, then publishes `ready`; the others wait for it; everyone
+ * then passes the barrier. */
+void unmod_start(uint32_t *ready, pthread_barrier_t *bar,
+		 pthread_mutex_t *lock);
 
 /* Initialisers with PTHREAD_PROCESS_SHARED; they die on error. */
 void unmod_mutex_init(pthread_mutex_t *m, int type);

@@ -152,14 +152,7 @@ int main(int argc, char **argv)
 		unmod_die("mmap(%s): %s", tmpl, strerror(errno));
 
 	sh = unmod_attach(SIZE);
-	if (unmod.rank == 0) {
-		unmod_barrier_init(&sh->bar, (unsigned)unmod.nodes);
-		unmod_mutex_init(&sh->lock, PTHREAD_MUTEX_NORMAL);
-		unmod_publish(&sh->ready);
-	} else {
-		unmod_wait_ready(&sh->ready);
-	}
-	unmod_barrier(&sh->bar);
+	unmod_start(&sh->ready, &sh->bar, &sh->lock);
 	unmod_info("started: object %p, local %p, private %p, shared %p, file %p",
 		   (void *)sh, (void *)l, (void *)priv, (void *)anon, (void *)file);
 	if (overlaps(sh, SIZE, l, LOCAL_SIZE) || overlaps(sh, SIZE, priv, ANON) ||

@@ -151,14 +151,7 @@ int main(int argc, char **argv)
 		unmod_die("mmap(private anonymous): %s", strerror(errno));
 
 	sh = unmod_attach(SIZE);
-	if (unmod.rank == 0) {
-		unmod_barrier_init(&sh->bar, (unsigned)unmod.nodes);
-		unmod_mutex_init(&sh->lock, PTHREAD_MUTEX_NORMAL);
-		unmod_publish(&sh->ready);
-	} else {
-		unmod_wait_ready(&sh->ready);
-	}
-	unmod_barrier(&sh->bar);
+	unmod_start(&sh->ready, &sh->bar, &sh->lock);
 	unmod_info("started: %llu threads x %llu iterations", threads, iters);
 	if ((unsigned char *)sh < stripes + threads * STRIPE &&
 	    stripes < (unsigned char *)sh + SIZE)

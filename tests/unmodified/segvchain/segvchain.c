@@ -165,14 +165,7 @@ int main(int argc, char **argv)
 		unmod_die("mmap: %s", strerror(errno));
 
 	sh = unmod_attach(SIZE);
-	if (unmod.rank == 0) {
-		unmod_barrier_init(&sh->bar, (unsigned)unmod.nodes);
-		unmod_mutex_init(&sh->lock, PTHREAD_MUTEX_NORMAL);
-		unmod_publish(&sh->ready);
-	} else {
-		unmod_wait_ready(&sh->ready);
-	}
-	unmod_barrier(&sh->bar);
+	unmod_start(&sh->ready, &sh->bar, &sh->lock);
 
 	memset(&a, 0, sizeof(a));
 	a.sa_sigaction = handler_a;
